@@ -4,6 +4,8 @@ from hftpipe.book.kernels import (
     apply_deltas,
     apply_level,
     apply_snapshot,
+    apply_update,
+    apply_updates_batch,
     best_ask,
     best_bid,
     copy_top,
@@ -16,10 +18,12 @@ from hftpipe.book.kernels import (
     spread_bps,
     walk_depth,
     walk_depth_quote,
+    walk_levels,
+    walk_levels_quote,
 )
 
 __all__ = [
-    "apply_deltas", "apply_level", "apply_snapshot", "best_ask", "best_bid", "copy_top",
+    "apply_deltas", "apply_level", "apply_snapshot", "apply_update", "apply_updates_batch", "best_ask", "best_bid", "copy_top",
     "is_crossed", "microprice", "mid_price", "new_side", "notional_at_depth", "spread",
-    "spread_bps", "walk_depth", "walk_depth_quote",
+    "spread_bps", "walk_depth", "walk_depth_quote", "walk_levels", "walk_levels_quote",
 ]

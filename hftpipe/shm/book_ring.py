@@ -106,8 +106,12 @@ def ring_bytes(depth: int, n_slots: int) -> int:
 
 @njit(cache=True)
 def ring_publish(words, fwords, bids, n_bids, asks, n_asks, venue_seq, exch_ns, recv_ns,
-                 parsed_ns, applied_ns, flags, aux):
-    """Publish the top of a book (rows of [price, size]) into the next slot; returns its publish number."""
+                 parsed_ns, applied_ns, flags, aux, best_last=False):
+    """Publish the top of a book into the next slot; returns its publish number.
+
+    ``bids``/``asks`` are ``[price, size]`` rows, best first, or with ``best_last`` the feeds'
+    full-depth book sides (worst first, touch at row n - 1); the slot is always best first.
+    """
     depth = words[H_DEPTH]
     n_slots = words[H_NSLOTS]
     slot_words = words[H_SLOT_WORDS]
@@ -131,16 +135,18 @@ def ring_publish(words, fwords, bids, n_bids, asks, n_asks, venue_seq, exch_ns, 
     lv = base + S_LEVELS
     for i in range(depth):
         if i < nb:
-            store_relaxed(fwords, lv + 2 * i, bids[i, 0])
-            store_relaxed(fwords, lv + 2 * i + 1, bids[i, 1])
+            r = n_bids - 1 - i if best_last else i
+            store_relaxed(fwords, lv + 2 * i, bids[r, 0])
+            store_relaxed(fwords, lv + 2 * i + 1, bids[r, 1])
         else:
             store_relaxed(fwords, lv + 2 * i, 0.0)
             store_relaxed(fwords, lv + 2 * i + 1, 0.0)
     lv += 2 * depth
     for i in range(depth):
         if i < na:
-            store_relaxed(fwords, lv + 2 * i, asks[i, 0])
-            store_relaxed(fwords, lv + 2 * i + 1, asks[i, 1])
+            r = n_asks - 1 - i if best_last else i
+            store_relaxed(fwords, lv + 2 * i, asks[r, 0])
+            store_relaxed(fwords, lv + 2 * i + 1, asks[r, 1])
         else:
             store_relaxed(fwords, lv + 2 * i, 0.0)
             store_relaxed(fwords, lv + 2 * i + 1, 0.0)
@@ -337,10 +343,10 @@ class BookRing:
         self.words[H_WRITER_PID] = os.getpid()
 
     def publish(self, bids, n_bids, asks, n_asks, venue_seq=0, exch_ns=0, recv_ns=0,
-                parsed_ns=0, applied_ns=0, flags=FLAG_VALID, aux=0) -> int:
+                parsed_ns=0, applied_ns=0, flags=FLAG_VALID, aux=0, best_last=False) -> int:
         """Publish a snapshot from Python (the feed's hot path calls ``ring_publish`` directly)."""
         return ring_publish(self.words, self.fwords, bids, n_bids, asks, n_asks, venue_seq, exch_ns,
-                            recv_ns, parsed_ns, applied_ns, flags, aux)
+                            recv_ns, parsed_ns, applied_ns, flags, aux, best_last)
 
     def publish_invalid(self, flags: int = FLAG_RESYNC, venue_seq: int = 0, recv_ns: int = 0) -> int:
         """Publish an empty, not-valid slot: readers stop trading this book until it is whole again."""

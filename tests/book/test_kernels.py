@@ -11,6 +11,8 @@ from hftpipe.book import (
     apply_deltas,
     apply_level,
     apply_snapshot,
+    apply_update,
+    apply_updates_batch,
     best_ask,
     best_bid,
     copy_top,
@@ -23,6 +25,8 @@ from hftpipe.book import (
     spread_bps,
     walk_depth,
     walk_depth_quote,
+    walk_levels,
+    walk_levels_quote,
 )
 
 
@@ -30,14 +34,23 @@ def levels(*rows):
     return np.array(rows, dtype=np.float64).reshape(-1, 2)
 
 
+def best_first(side, n):
+    """A book side's live rows in best-first order (sides are stored worst first)."""
+    return side[:n][::-1]
+
+
+def as_rows(side, n):
+    return [tuple(r) for r in best_first(side, n)]
+
+
 def test_snapshot_sorts_skips_zero_and_last_duplicate_wins():
     bids = new_side(8)
     n = apply_snapshot(bids, levels([99, 1], [100, 2], [98, 3], [101, 0], [99, 5]), True)
     assert n == 3
-    np.testing.assert_array_equal(bids[:n], levels([100, 2], [99, 5], [98, 3]))
+    np.testing.assert_array_equal(best_first(bids, n), levels([100, 2], [99, 5], [98, 3]))
     asks = new_side(8)
     n = apply_snapshot(asks, levels([102, 1], [101, 2]), False)
-    np.testing.assert_array_equal(asks[:n], levels([101, 2], [102, 1]))
+    np.testing.assert_array_equal(best_first(asks, n), levels([101, 2], [102, 1]))
 
 
 def test_delete_top_exposes_next_and_absent_delete_is_noop():
@@ -46,7 +59,7 @@ def test_delete_top_exposes_next_and_absent_delete_is_noop():
     n = apply_level(asks, n, 101.0, 0.0, False)
     assert n == 2 and best_ask(asks, n) == 102.0
     assert apply_level(asks, n, 150.0, 0.0, False) == 2
-    np.testing.assert_array_equal(asks[:2], levels([102, 2], [103, 3]))
+    np.testing.assert_array_equal(best_first(asks, 2), levels([102, 2], [103, 3]))
 
 
 def test_capacity_overflow_drops_worst_level():
@@ -54,10 +67,10 @@ def test_capacity_overflow_drops_worst_level():
     n = apply_snapshot(bids, levels([100, 1], [99, 1], [98, 1]), True)
     n = apply_level(bids, n, 99.5, 7.0, True)
     assert n == 3
-    np.testing.assert_array_equal(bids[:3], levels([100, 1], [99.5, 7], [99, 1]))
+    np.testing.assert_array_equal(best_first(bids, 3), levels([100, 1], [99.5, 7], [99, 1]))
     # Worse than everything kept: beyond capacity, ignored.
     assert apply_level(bids, n, 90.0, 1.0, True) == 3
-    np.testing.assert_array_equal(bids[:3], levels([100, 1], [99.5, 7], [99, 1]))
+    np.testing.assert_array_equal(best_first(bids, 3), levels([100, 1], [99.5, 7], [99, 1]))
 
 
 @pytest.mark.parametrize("price,size", [(float("nan"), 1.0), (100.0, float("nan")), (float("inf"), 1.0),
@@ -151,11 +164,11 @@ def test_kernel_book_equals_reference_book(is_bid, snap, deltas):
     ref = RefBook(is_bid)
     n = apply_snapshot(side, levels(*snap) if snap else np.zeros((0, 2)), is_bid)
     ref.snapshot(snap)
-    assert [tuple(r) for r in side[:n]] == ref.sorted()
+    assert as_rows(side, n) == ref.sorted()
     for msg in deltas:
         n = apply_deltas(side, n, levels(*msg) if msg else np.zeros((0, 2)), is_bid)
         ref.apply(msg)
-        assert [tuple(r) for r in side[:n]] == ref.sorted()
+        assert as_rows(side, n) == ref.sorted()
 
 
 @settings(max_examples=100, deadline=None)
@@ -171,7 +184,7 @@ def test_truncated_book_keeps_a_prefix_of_the_best_levels(is_bid, snap, deltas, 
     for msg in deltas:
         n = apply_deltas(side, n, levels(*msg) if msg else np.zeros((0, 2)), is_bid)
         ref.apply(msg)
-        kept = [tuple(r) for r in side[:n]]
+        kept = as_rows(side, n)
         assert n <= capacity
         assert kept == sorted(kept, reverse=is_bid)
         for p, s in kept:
@@ -202,3 +215,49 @@ def test_walk_depth_matches_reference(snap, size, is_bid):
     assert avg == pytest.approx(notional / filled, rel=1e-12)
     # Never more than the displayed depth.
     assert got_filled <= sum(s for _, s in ref.sorted()) + 1e-9
+
+
+def test_apply_update_is_all_or_nothing_across_sides():
+    bids, asks = new_side(8), new_side(8)
+    nb = apply_snapshot(bids, levels([100, 1], [99, 2]), True)
+    na = apply_snapshot(asks, levels([101, 1]), False)
+    before = (bids.copy(), asks.copy())
+    assert apply_update(bids, nb, asks, na, levels([99.5, 1]), levels([101, float("nan")])) == (-1, -1)
+    np.testing.assert_array_equal(bids, before[0])
+    np.testing.assert_array_equal(asks, before[1])
+    nb, na = apply_update(bids, nb, asks, na, levels([99.5, 1], [100, 0]), levels([100.5, 3]))
+    assert as_rows(bids, nb) == [(99.5, 1), (99, 2)] and as_rows(asks, na) == [(100.5, 3), (101, 1)]
+
+
+@settings(max_examples=60, deadline=None)
+@given(snap_b=rows, snap_a=rows, msgs=st.lists(st.tuples(rows, rows), max_size=20))
+def test_batch_replay_equals_message_by_message(snap_b, snap_a, msgs):
+    def fresh():
+        b, a = new_side(128), new_side(128)
+        return b, apply_snapshot(b, levels(*snap_b) if snap_b else np.zeros((0, 2)), True), a, \
+            apply_snapshot(a, levels(*snap_a) if snap_a else np.zeros((0, 2)), False)
+
+    b1, nb1, a1, na1 = fresh()
+    for mb, ma in msgs:
+        nb1, na1 = apply_update(b1, nb1, a1, na1, levels(*mb) if mb else np.zeros((0, 2)),
+                                levels(*ma) if ma else np.zeros((0, 2)))
+    b2, nb2, a2, na2 = fresh()
+    flat, bid_end, ask_end = [], [], []
+    for mb, ma in msgs:
+        flat += mb
+        bid_end.append(len(flat))
+        flat += ma
+        ask_end.append(len(flat))
+    nb2, na2, skipped = apply_updates_batch(b2, nb2, a2, na2, levels(*flat) if flat else np.zeros((0, 2)),
+                                            np.array(bid_end, dtype=np.int64), np.array(ask_end, dtype=np.int64))
+    assert skipped == 0
+    assert as_rows(b1, nb1) == as_rows(b2, nb2) and as_rows(a1, na1) == as_rows(a2, na2)
+
+
+def test_walk_levels_on_best_first_snapshot_matches_walk_depth_on_book():
+    asks = new_side(8)
+    na = apply_snapshot(asks, levels([100, 1], [101, 2], [103, 1]), False)
+    top = np.zeros((5, 2))
+    m = copy_top(asks, na, top, 5)
+    assert walk_levels(top, m, 2.5) == walk_depth(asks, na, 2.5)
+    assert walk_levels_quote(top, m, 150.5) == walk_depth_quote(asks, na, 150.5)

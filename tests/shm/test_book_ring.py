@@ -137,3 +137,16 @@ def test_flags_default_valid(ring):
     snap = ring.snapshot_buffer()
     ring.read_latest(snap)
     assert snap.flags == FLAG_VALID
+
+
+def test_publish_from_full_depth_book_sides(ring):
+    from hftpipe.book import apply_snapshot, new_side
+
+    bids, asks = new_side(16), new_side(16)
+    nb = apply_snapshot(bids, np.array([[100.0 - i, 1.0 + i] for i in range(6)]), True)
+    na = apply_snapshot(asks, np.array([[101.0 + i, 2.0 + i] for i in range(6)]), False)
+    ring.publish(bids, nb, asks, na, best_last=True)
+    snap = ring.snapshot_buffer()
+    ring.read_latest(snap)
+    np.testing.assert_array_equal(snap.bids, [[100.0 - i, 1.0 + i] for i in range(4)])
+    np.testing.assert_array_equal(snap.asks, [[101.0 + i, 2.0 + i] for i in range(4)])
