@@ -101,15 +101,21 @@ def _ring_sequential_reader(words, out, stats, n):
     want = 1
     skipped_total = 0
     reads = 0
+    last_ns = now_ns()
+    max_gap_ns = 0
     while want <= n:
         status, p, skipped = ring_read_next(words, want, out, stats)
         skipped_total += skipped
         if status == READ_OK:
+            t = now_ns()
+            if reads > 0 and t - last_ns > max_gap_ns:
+                max_gap_ns = t - last_ns
+            last_ns = t
             reads += 1
             want = p + 1
         else:
             want = p
-    return reads, skipped_total
+    return reads, skipped_total, max_gap_ns
 
 
 def _book(depth):
@@ -286,14 +292,14 @@ def _burst_reader(name, cpu, n, ready, go, out_q):
     _ring_sequential_reader(ring.words, out, stats, 0)
     ready.set()
     go.wait()
-    reads, skipped = _ring_sequential_reader(ring.words, out, stats, n)
-    out_q.put(("reader", int(reads), int(skipped)))
+    reads, skipped, max_gap_ns = _ring_sequential_reader(ring.words, out, stats, n)
+    out_q.put(("reader", int(reads), int(skipped), int(max_gap_ns)))
 
 
-def ring_burst(depth, n, interval_ns, cpus):
+def ring_burst(depth, n, interval_ns, cpus, n_slots=64):
     ctx = mp.get_context("spawn")
     name = f"hft_bench{os.getpid()}_{secrets.token_hex(3)}_burst"
-    ring = BookRing.create(name, depth, 64)
+    ring = BookRing.create(name, depth, n_slots)
     ready, go, q = ctx.Event(), ctx.Event(), ctx.Queue()
     procs = [ctx.Process(target=_burst_reader, args=(name, cpus[1], n, ready, go, q)),
              ctx.Process(target=_burst_writer, args=(name, cpus[0], depth, n, interval_ns, go, q))]
@@ -310,8 +316,8 @@ def ring_burst(depth, n, interval_ns, cpus):
         for p in procs:
             p.join(60)
         elapsed_ns = got["writer"][0]
-        reads, skipped = got["reader"]
-        return n / (elapsed_ns / 1e9), reads, skipped
+        reads, skipped, max_gap_ns = got["reader"]
+        return n / (elapsed_ns / 1e9), reads, skipped, max_gap_ns
     finally:
         for p in procs:
             if p.is_alive():
@@ -338,12 +344,13 @@ def main(argv=None):
     ap.add_argument("--baseline-samples", type=int, default=20_000, help="Queue/Pipe latency samples")
     ap.add_argument("--depth", type=int, default=20)
     ap.add_argument("--interval-us", type=float, default=20.0, help="writer pacing for latency runs")
-    ap.add_argument("--burst", type=int, default=2_000_000, help="messages per lossless-rate run")
+    ap.add_argument("--burst", type=int, default=2_000_000, help="max messages per lossless-rate run")
+    ap.add_argument("--burst-seconds", type=float, default=2.0, help="length of a paced lossless-rate run")
     ap.add_argument("--quick", action="store_true", help="short smoke run")
     ap.add_argument("--json", action="store_true", help="print one JSON object as the last line")
     args = ap.parse_args(argv)
     if args.quick:
-        args.samples, args.baseline_samples, args.burst = 20_000, 2_000, 200_000
+        args.samples, args.baseline_samples, args.burst, args.burst_seconds = 20_000, 2_000, 200_000, 0.5
     cpus = _cpus()
     if cpus[0] == cpus[1]:
         print("warning: only one CPU available; writer and reader share it", file=sys.stderr)
@@ -362,18 +369,21 @@ def main(argv=None):
     results["ratio_vs_queue_p99"] = queue["p99_us"] / ring["p99_us"]
     results["ratio_vs_pipe_p50"] = pipe["p50_us"] / ring["p50_us"]
 
-    # Lossless rate: rising target rates until the sequential reader first skips.
-    best = 0.0
+    # Lossless rate: rising target rates until the sequential reader first skips, per ring size.
+    # A latest-value ring loses what a stalled reader misses, so the lossless rate is bounded by
+    # n_slots / (longest reader stall): the stall is printed with each run.
     rate_rows = []
-    for target in (250_000, 500_000, 1_000_000, 2_000_000, 4_000_000, 0):
-        interval = int(1e9 / target) if target else 0
-        achieved, reads, skipped = ring_burst(args.depth, args.burst, interval, cpus)
-        rate_rows.append((target or "unpaced", achieved, reads, skipped))
-        if skipped == 0:
+    for n_slots in (64, 4096):
+        best = 0.0
+        for target in (50_000, 100_000, 250_000, 500_000, 1_000_000, 2_000_000, 4_000_000, 0):
+            interval = int(1e9 / target) if target else 0
+            n = min(args.burst, int(target * args.burst_seconds)) if target else args.burst
+            achieved, reads, skipped, max_gap_ns = ring_burst(args.depth, n, interval, cpus, n_slots)
+            rate_rows.append((n_slots, target or "unpaced", achieved, reads, skipped, max_gap_ns / 1e3))
+            if skipped:
+                break
             best = max(best, achieved)
-        else:
-            break
-    results["ring_lossless_rate_msgs_per_s"] = best
+        results[f"ring{n_slots}_lossless_rate_msgs_per_s"] = best
     results["queue_rate_msgs_per_s"] = _baseline_rate("queue", args.depth, args.baseline_samples, cpus)
     results["pipe_rate_msgs_per_s"] = _baseline_rate("pipe", args.depth, args.baseline_samples, cpus)
 
@@ -388,11 +398,13 @@ def main(argv=None):
     print(f"ratio Queue/BookRing p50 {results['ratio_vs_queue_p50']:.0f}x (target >= "
           f"{TARGETS['ratio_vs_queue_p50']:.0f}x), p99 {results['ratio_vs_queue_p99']:.0f}x; "
           f"Pipe/BookRing p50 {results['ratio_vs_pipe_p50']:.0f}x")
-    print("\nLossless rate (sequential BookRing reader, 64 slots):")
-    print(f"{'target/s':>12}{'achieved/s':>14}{'read':>10}{'skipped':>10}")
-    for target, achieved, reads, skipped in rate_rows:
-        print(f"{target!s:>12}{achieved:>14,.0f}{reads:>10}{skipped:>10}")
-    print(f"BookRing max lossless {best:,.0f} msg/s; Queue {results['queue_rate_msgs_per_s']:,.0f} msg/s; "
+    print("\nLossless rate (sequential BookRing reader; stops at the first rate that skips):")
+    print(f"{'slots':>6}{'target/s':>12}{'achieved/s':>14}{'read':>10}{'skipped':>10}{'longest stall us':>18}")
+    for n_slots, target, achieved, reads, skipped, gap_us in rate_rows:
+        print(f"{n_slots:>6}{target!s:>12}{achieved:>14,.0f}{reads:>10}{skipped:>10}{gap_us:>18,.0f}")
+    print(f"BookRing max lossless: 64 slots {results['ring64_lossless_rate_msgs_per_s']:,.0f} msg/s, "
+          f"4096 slots {results['ring4096_lossless_rate_msgs_per_s']:,.0f} msg/s; "
+          f"Queue {results['queue_rate_msgs_per_s']:,.0f} msg/s; "
           f"Pipe {results['pipe_rate_msgs_per_s']:,.0f} msg/s (blocking, never lossy)")
     if args.json:
         print(json.dumps(results))
