@@ -22,7 +22,10 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from numba import njit
+from numba import njit, types
+from numba.core import cgutils
+from numba.core.errors import TypingError
+from numba.extending import intrinsic
 
 
 def new_side(capacity: int) -> np.ndarray:
@@ -33,6 +36,33 @@ def new_side(capacity: int) -> np.ndarray:
 @njit(cache=True, inline="always")
 def _valid_level(price, size):
     return math.isfinite(price) and price > 0.0 and math.isfinite(size) and size >= 0.0
+
+
+@intrinsic
+def _move_rows(typingctx, side, dst_row, src_row, n_rows):
+    """memmove ``n_rows`` rows of a C-contiguous float64 (k, 2) array (overlap-safe).
+
+    A level insert or delete shifts every row between it and the end of the side; the scalar
+    loop LLVM makes of that moved ~8 bytes a cycle, memmove several times that (measured 3.1x
+    on a 1000-level side).
+    """
+    if not (isinstance(side, types.Array) and side.ndim == 2 and side.layout == "C"
+            and side.dtype == types.float64):
+        raise TypingError("book sides must be C-contiguous float64 (capacity, 2) arrays")
+    sig = types.void(side, types.intp, types.intp, types.intp)
+
+    def codegen(context, builder, signature, args):
+        arr, dst, src, n = args
+        ary = context.make_array(signature.args[0])(context, builder, arr)
+        n_cols = cgutils.unpack_tuple(builder, ary.shape, 2)[1]
+        row_bytes = builder.mul(n_cols, context.get_constant(types.intp, 8))
+        base = builder.bitcast(ary.data, cgutils.voidptr_t)
+        to = builder.gep(base, [builder.mul(dst, row_bytes)])
+        frm = builder.gep(base, [builder.mul(src, row_bytes)])
+        cgutils.raw_memmove(builder, to, frm, builder.mul(n, row_bytes), 1)
+        return context.get_dummy_value()
+
+    return sig, codegen
 
 
 @njit(cache=True, inline="always")
@@ -65,27 +95,21 @@ def _set_level(side, n, price, size, is_bid):
     present = i < n and side[i, 0] == price
     if size == 0.0:
         if present:
-            for j in range(i, n - 1):
-                side[j, 0] = side[j + 1, 0]
-                side[j, 1] = side[j + 1, 1]
+            _move_rows(side, i, i + 1, n - 1 - i)
             return n - 1
         return n
     if present:
         side[i, 1] = size
         return n
     if n < capacity:
-        for j in range(n, i, -1):
-            side[j, 0] = side[j - 1, 0]
-            side[j, 1] = side[j - 1, 1]
+        _move_rows(side, i + 1, i, n - i)
         side[i, 0] = price
         side[i, 1] = size
         return n + 1
     if i == 0:
         return n  # worse than every kept level of a full side: beyond our capacity
     # Full: drop the worst level (row 0) to make room.
-    for j in range(0, i - 1):
-        side[j, 0] = side[j + 1, 0]
-        side[j, 1] = side[j + 1, 1]
+    _move_rows(side, 0, 1, i - 1)
     side[i - 1, 0] = price
     side[i - 1, 1] = size
     return n
