@@ -176,3 +176,21 @@ def _config_check(args: argparse.Namespace) -> int:
         sys.stdout.write(f"# {args.file}: valid. Effective configuration:\n")
         sys.stdout.write(yaml.safe_dump(cfg.to_dict(), sort_keys=False, default_flow_style=False))
     return EXIT_OK
+
+
+# --------------------------------------------------------------------------------------------
+# hftpipe sim
+
+
+def _sim_arguments(p: argparse.ArgumentParser) -> None:
+    from hftpipe.sim import cli as sim_cli
+
+    sim_cli.add_arguments(p)
+
+
+@command("sim", help="run the offline exchange simulator (real venue protocols on loopback)",
+         arguments=_sim_arguments)
+def _sim(args: argparse.Namespace) -> int:
+    from hftpipe.sim import cli as sim_cli
+
+    return sim_cli.run(args)
