@@ -194,3 +194,21 @@ def _sim(args: argparse.Namespace) -> int:
     from hftpipe.sim import cli as sim_cli
 
     return sim_cli.run(args)
+
+
+# --------------------------------------------------------------------------------------------
+# hftpipe book-check
+
+
+def _book_check_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--venue", required=True, help="venue id (binance, binanceusdm, ...)")
+    p.add_argument("--depth", type=int, default=20, help="levels per side to compare (default 20)")
+    p.add_argument("file", metavar="FILE", help="one received frame per line; 'REST <url> <body>' lines")
+
+
+@command("book-check", help="replay recorded frames through the feed code and report book sync",
+         arguments=_book_check_arguments)
+def _book_check(args: argparse.Namespace) -> int:
+    from hftpipe.feeds.bookcheck import main_book_check
+
+    return main_book_check(args.venue, args.file, args.depth)

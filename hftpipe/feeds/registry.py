@@ -1,0 +1,27 @@
+"""Venue id (ccxt's exchange id) -> adapter class; one line per venue."""
+
+from __future__ import annotations
+
+import importlib
+
+from hftpipe.feeds.base import Venue
+
+VENUES: dict[str, str] = {
+    "binance": "hftpipe.feeds.binance:BinanceSpot",
+    "binanceusdm": "hftpipe.feeds.binance:BinanceUsdm",
+}
+
+
+def venue_class(venue_id: str) -> type[Venue]:
+    """The adapter class of a venue id; KeyError naming the known ones otherwise."""
+    try:
+        target = VENUES[venue_id]
+    except KeyError:
+        raise KeyError(f"unknown venue {venue_id!r}; known: {', '.join(sorted(VENUES))}") from None
+    module, _, name = target.partition(":")
+    return getattr(importlib.import_module(module), name)
+
+
+def make_venue(venue_id: str, ws_url: str | None = None, rest_url: str | None = None, **options) -> Venue:
+    """An adapter instance, with URL overrides (the simulator) when given."""
+    return venue_class(venue_id)(ws_url=ws_url, rest_url=rest_url, **options)
