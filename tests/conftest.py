@@ -1,6 +1,7 @@
 """Suite-wide guards: no test may leave a shared-memory segment or a child process behind."""
 
 import os
+import re
 
 import psutil
 import pytest
@@ -9,8 +10,14 @@ from hftpipe.shm.segment import SHM_DIR
 
 
 def _hft_segments():
+    """Segments this test process named (its pid is in every test/replay segment name).
+
+    Segments of other processes, such as another test run on the same machine, are not ours to
+    judge; segments a test's child process creates are that child's to clean up.
+    """
+    mine = re.compile(rf"^hft_[a-z]+{os.getpid()}_")
     try:
-        return {n for n in os.listdir(SHM_DIR) if n.startswith("hft_")}
+        return {n for n in os.listdir(SHM_DIR) if mine.match(n)}
     except FileNotFoundError:
         return set()
 

@@ -212,3 +212,56 @@ def _book_check(args: argparse.Namespace) -> int:
     from hftpipe.feeds.bookcheck import main_book_check
 
     return main_book_check(args.venue, args.file, args.depth)
+
+
+# --------------------------------------------------------------------------------------------
+# hftpipe record / replay
+
+
+def _record_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--venue", required=True, help="venue id (binance, binanceusdm, ...)")
+    p.add_argument("--symbols", required=True, help="comma-separated unified symbols, e.g. BTC/USDT,ETH/USDT")
+    p.add_argument("--out", required=True, metavar="DIR", help="directory for the .rec.gz files")
+    p.add_argument("--duration", type=float, default=None, metavar="S", help="stop after S seconds")
+    p.add_argument("--ws-url", default=None, help="override the venue's WebSocket URL (e.g. the simulator)")
+    p.add_argument("--rest-url", default=None, help="override the venue's REST URL")
+    p.add_argument("--roll-mb", type=float, default=64.0, help="start a new file after this many MB")
+
+
+@command("record", help="record a venue's raw frames with receive times (compressed, rolling files)",
+         arguments=_record_arguments)
+def _record(args: argparse.Namespace) -> int:
+    import asyncio
+    import json
+
+    from hftpipe.feeds.process import record
+
+    symbols = [s.strip() for s in args.symbols.split(",") if s.strip()]
+    result = asyncio.run(record(args.venue, symbols, args.out, args.duration, args.ws_url, args.rest_url,
+                                int(args.roll_mb * 2**20)))
+    print(json.dumps(result))
+    return EXIT_OK
+
+
+def _replay_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("files", nargs="+", metavar="FILE", help="recording files (.rec.gz), in order")
+    pace = p.add_mutually_exclusive_group()
+    pace.add_argument("--speed", type=float, default=None, help="replay at X times the original pace")
+    pace.add_argument("--max", action="store_true", help="replay as fast as possible (the default)")
+    p.add_argument("--depth", type=int, default=20, help="published levels per side (default 20)")
+
+
+@command("replay", help="drive a recording through the feed code into rings; prints ring digests",
+         arguments=_replay_arguments)
+def _replay(args: argparse.Namespace) -> int:
+    import json
+
+    from hftpipe.feeds.recording import RecordingError, replay_to_private_rings
+
+    try:
+        result = replay_to_private_rings(args.files, depth=args.depth, speed=None if args.max else args.speed)
+    except (OSError, RecordingError, KeyError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    print(json.dumps(result))
+    return EXIT_OK

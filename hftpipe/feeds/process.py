@@ -74,8 +74,9 @@ class RateLimitedLog:
 class FeedRunner:
     """Drives one venue connection; usable in-process (tests) or as the body of a feed process."""
 
-    def __init__(self, spec: FeedSpec):
+    def __init__(self, spec: FeedSpec, recorder=None):
         self.spec = spec
+        self.recorder = recorder  # hftpipe.feeds.recording.Recorder, when recording
         self.venue = make_venue(spec.venue, ws_url=spec.ws_url, rest_url=spec.rest_url, **spec.venue_options)
         self.rings = {s: BookRing.attach(spec.ring_names[s]) for s in spec.symbols}
         for ring in self.rings.values():
@@ -197,6 +198,8 @@ class FeedRunner:
                 stop_task.cancel()
 
     def _on_frame(self, frame, recv_ns: int) -> None:
+        if self.recorder is not None:
+            self.recorder.frame(recv_ns, frame)
         engine = self.engine
         errors_before = engine.parse_errors
         engine.on_frame(frame, recv_ns)
@@ -241,7 +244,10 @@ class FeedRunner:
                             raise RuntimeError(f"rate limited status={resp.status}")
                         if resp.status != 200:
                             raise RuntimeError(f"status={resp.status}")
-                self.engine.on_snapshot(symbol, body, time.monotonic_ns())
+                recv_ns = time.monotonic_ns()
+                if self.recorder is not None:
+                    self.recorder.rest(recv_ns, url, body)
+                self.engine.on_snapshot(symbol, body, recv_ns)
                 return
             except (TimeoutError, OSError, RuntimeError, aiohttp.ClientError) as exc:
                 self.rlog.warning(f"snapshot:{symbol}", "event=snapshot_failed venue=%s symbol=%s error=%r",
@@ -295,3 +301,37 @@ def feed_process_main(spec: FeedSpec) -> None:
         asyncio.run(main())
     finally:
         runner.close()
+
+
+async def record(venue: str, symbols: list[str], out_dir: str, duration_s: float | None = None,
+                 ws_url: str | None = None, rest_url: str | None = None, roll_bytes: int = 64 << 20) -> dict:
+    """``hftpipe record``: run a feed into private rings while recording every frame it receives."""
+    import secrets
+
+    from hftpipe.feeds.recording import Recorder
+
+    tag = f"hft_rec{os.getpid()}_{secrets.token_hex(3)}"
+    rings = {s: BookRing.create(f"{tag}_{i}", 20, 64) for i, s in enumerate(symbols)}
+    recorder = Recorder(out_dir, venue, symbols, roll_bytes=roll_bytes)
+    runner = None
+    try:
+        spec = FeedSpec(venue=venue, symbols=tuple(symbols), ring_names={s: r.segment.name for s, r in rings.items()},
+                        ws_url=ws_url, rest_url=rest_url)
+        runner = FeedRunner(spec, recorder=recorder)
+        loop = asyncio.get_running_loop()
+        import signal
+
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, runner.stop)
+        if duration_s:
+            loop.call_later(duration_s, runner.stop)
+        await runner.run()
+        return {"venue": venue, "files": [str(p) for p in recorder.files],
+                "messages": runner.engine.stats.messages, "reconnects": runner.reconnects}
+    finally:
+        recorder.close()
+        if runner is not None:
+            runner.close()
+        for r in rings.values():
+            r.close()
+            r.unlink()
