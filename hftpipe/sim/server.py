@@ -35,6 +35,7 @@ from __future__ import annotations
 import asyncio
 import bisect
 import contextlib
+import inspect
 import json
 import logging
 import os
@@ -55,7 +56,7 @@ from websockets.protocol import State
 from hftpipe.sim.faults import FaultSpec, build_schedules
 from hftpipe.sim.model import Book, MarketModel, ModelParams, make_instrument
 from hftpipe.sim.scenarios import Scenario, make_scenario
-from hftpipe.sim.venues import Reject, RestResponse, SimSymbol, SimVenueProtocol, get_protocol
+from hftpipe.sim.venues import Reject, RestRequest, RestResponse, SimSymbol, SimVenueProtocol, get_protocol
 
 log = logging.getLogger("hftpipe.sim")
 
@@ -87,6 +88,9 @@ class SimConfig:
     #: instrument overrides per venue and symbol: {"binance": {"BTC/USDT": {"tick": "0.1"}}}
     instruments: Mapping[str, Mapping[str, Mapping[str, Any]]] = field(default_factory=dict)
     fees_bps: Mapping[str, float] = field(default_factory=dict)  # taker fees (ground truth)
+    #: signed order endpoints: accounts, keys, fees, faults (``hftpipe.sim.orders.OrderSimConfig``
+    #: or a mapping of its fields); None = one account with the documented test key
+    orders: Any = None
     max_batch: int = 4096  # events per pacing step at most (then the loop yields)
     max_write_buffer: int = 32 * 2**20
     ws_max_size: int = 2**20
@@ -570,6 +574,11 @@ class SimExchange:
 
         return self.call(do)
 
+    def protocol(self, venue: str) -> SimVenueProtocol:
+        """The venue's protocol object (its state lives on the simulator's loop: read or change
+        it through :meth:`call`)."""
+        return self._venues[venue].proto
+
     def seq(self, venue: str, symbol: str) -> int:
         return self.call(lambda: self._last_seq[self.model.book(venue, symbol).index])
 
@@ -931,11 +940,17 @@ class SimExchange:
         vr = self._venues[venue]
         vr.rest_requests += 1
         route = vr.routes.get(request.path)
-        if route is None or request.method not in ("GET", "HEAD"):
+        if route is None or request.method not in route.methods:
             resp = RestResponse(404 if route is None else 405, '{"code":-1,"msg":"Not found"}')
         else:
             try:
-                resp = route.handler(request.query)
+                if route.raw:
+                    body = await request.text() if request.body_exists else ""
+                    out = route.handler(RestRequest(request.method, request.path, request.query,
+                                                    request.rel_url.raw_query_string, request.headers, body))
+                    resp = await out if inspect.isawaitable(out) else out
+                else:
+                    resp = route.handler(request.query)
             except Exception:
                 log.exception("sim %s: REST handler failed for %s", venue, request.path_qs)
                 resp = RestResponse(500, '{"code":-1000,"msg":"internal error"}')

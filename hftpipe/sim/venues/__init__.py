@@ -38,7 +38,9 @@ Adding a venue (e.g. ``okx.py``)
      Per-connection counters (Coinbase ``sequence_num``) live in ``conn.state``.
    * ``rest_routes() -> dict[path, RestRoute]`` - GET handlers ``handler(query) ->
      RestResponse``; mark book snapshots ``snapshot=True`` so the ``slow_snapshot`` fault
-     delays them.
+     delays them. Endpoints that need the method, headers or body (signed order endpoints)
+     use ``RestRoute(handler, methods=("GET", "POST", "DELETE"), raw=True)``: ``handler``
+     then gets a :class:`RestRequest` and may be ``async`` (see ``binance.py``).
    * optionally ``malformed(frame) -> str`` (default: the frame cut in half) and
      ``normalize_symbol`` (default strips ccxt's ``:SETTLE`` suffix).
 
@@ -56,7 +58,7 @@ from __future__ import annotations
 
 import importlib
 import pkgutil
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -82,11 +84,28 @@ class RestResponse:
 
 
 @dataclass(frozen=True)
-class RestRoute:
-    """A GET endpoint: ``handler(query) -> RestResponse``; ``snapshot`` marks book snapshots."""
+class RestRequest:
+    """What a ``RestRoute(..., raw=True)`` handler gets: the whole HTTP request."""
 
-    handler: Callable[[Mapping[str, str]], RestResponse]
+    method: str
+    path: str
+    query: Mapping[str, str]  # decoded query string
+    raw_query: str  # the query string exactly as sent (signatures are computed over it)
+    headers: Mapping[str, str]  # case-insensitive
+    body: str  # the raw body ("" when none)
+
+
+@dataclass(frozen=True)
+class RestRoute:
+    """An HTTP endpoint. By default a GET endpoint: ``handler(query) -> RestResponse``;
+    ``snapshot`` marks book snapshots. With ``raw=True`` the handler gets a
+    :class:`RestRequest` instead and may be a coroutine function (awaited on the simulator's
+    loop, e.g. to answer late); ``methods`` lists the HTTP methods it serves (others: 405)."""
+
+    handler: Callable[..., RestResponse | Awaitable[RestResponse]]
     snapshot: bool = False
+    methods: tuple[str, ...] = ("GET", "HEAD")
+    raw: bool = False
 
 
 class SimSymbol:

@@ -31,21 +31,64 @@ REST (``http://host:port``)
   the ``u`` of the last event of the symbol, so the documented bootstrap rule applies as is;
   ``/api/v3/exchangeInfo``, ``/fapi/v1/exchangeInfo`` (PRICE_FILTER ``tickSize``, LOT_SIZE
   ``stepSize``: enough for ccxt's ``load_markets``), ``ping`` and ``time``.
+
+Orders (SIGNED endpoints; the engine, its matching rules and faults: :mod:`hftpipe.sim.orders`)
+  Binance's "SIGNED (TRADE and USER_DATA) Endpoint security": ``X-MBX-APIKEY`` header (missing:
+  401 ``-2014``, unknown: 401 ``-2015``), ``signature`` = hex HMAC SHA256 of totalParams (the
+  query string concatenated with the body, without the signature; wrong: 400 ``-1022``),
+  ``timestamp`` within ``recvWindow`` (default 5000, max 60000; else 400 ``-1021``). Parameters
+  may come in the query string, the form body or both (the query string wins).
+
+  * spot ``/api/v3``: ``POST|GET|DELETE order``, ``POST order/test``, ``GET|DELETE openOrders``,
+    ``GET allOrders``, ``GET account``, ``GET myTrades``. Types LIMIT (GTC/IOC/FOK), MARKET (by
+    ``quantity`` or ``quoteOrderQty``), LIMIT_MAKER; ``newOrderRespType`` ACK/RESULT/FULL.
+    Errors: duplicate ``newClientOrderId`` -2010 "Duplicate order sent.", balance -2010 "Account
+    has insufficient balance for requested action.", post-only -2010 "Order would immediately
+    match and take.", filters -1013 "Filter failure: PRICE_FILTER|LOT_SIZE|MARKET_LOT_SIZE|NOTIONAL
+    |MAX_NUM_ORDERS", unknown order -2013 "Order does not exist." (query) / -2011 "Unknown order
+    sent." (cancel).
+  * USD-M ``/fapi/v1``: ``POST|GET|DELETE order``, ``POST order/test``, ``GET openOrder``, ``GET
+    openOrders``, ``DELETE allOpenOrders``, ``GET allOrders``, ``GET userTrades``, ``POST
+    leverage``, ``GET leverageBracket``, ``GET positionSide/dual``; ``/fapi/v2`` and ``/fapi/v3``:
+    ``GET account``, ``GET balance``, ``GET positionRisk``. One-way mode (positionSide BOTH),
+    cross margin. Types LIMIT (GTC/IOC/FOK/GTX), MARKET; ``reduceOnly``; ``newOrderRespType``
+    ACK (default)/RESULT. Errors: duplicate -4116 "ClientOrderId is duplicated.", margin -2019
+    "Margin is insufficient.", -4014 tick, -1111 precision, -4004/-4005/-4023 quantity, -4164
+    notional, -4016/-4024 PERCENT_PRICE (against the book's mid), -2022 reduce-only, -5022 GTX.
+
+  Filters are read from the symbol's own exchangeInfo entry, so what ccxt's ``load_markets``
+  sees is what is enforced. Stop and trailing order types answer -1014 "Unsupported order
+  combination." (the simulator has none).
 """
 
 from __future__ import annotations
 
+import asyncio
+import hmac
 import json
 import re
 import zlib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from decimal import Decimal
 from typing import Any, NamedTuple
-from urllib.parse import unquote
+from urllib.parse import parse_qsl, unquote
 
 from hftpipe.sim.model import decimals_of
+from hftpipe.sim.orders import (
+    BUY,
+    SELL,
+    AccountState,
+    Order,
+    OrderEngine,
+    OrderFault,
+    OrderReject,
+    OrderSimConfig,
+    hmac_sha256_hex,
+)
 from hftpipe.sim.venues import (
     Connection,
     Reject,
+    RestRequest,
     RestResponse,
     RestRoute,
     SimSymbol,
@@ -71,10 +114,49 @@ def _err(code: int, msg: str, status: int = 400) -> RestResponse:
     return RestResponse(status, json.dumps({"code": code, "msg": msg}, separators=(",", ":")), _JSON)
 
 
+class _Err(Exception):  # noqa: N818 - an error reply, raised from deep in a handler
+    def __init__(self, code: int, msg: str, status: int = 400):
+        super().__init__(msg)
+        self.code, self.msg, self.status = code, msg, status
+
+
+_INT_RE = re.compile(r"^-?[0-9]{1,20}$")
+_DEC_RE = re.compile(r"^([0-9]{1,20})(\.[0-9]{1,20})?$")
+_CLID_RE = re.compile(r"^[.A-Z:/a-z0-9_-]{1,36}$")
+_FUT_CLID_RE = re.compile(r"^[.A-Z:/a-z0-9_-]{1,36}$")
+
+
+def _f8(x: Decimal) -> str:
+    return f"{x:.8f}"
+
+
+def _fd(x: Decimal, decimals: int) -> str:
+    return f"{x:.{decimals}f}"
+
+
+def _strip_signature(raw: str) -> str:
+    """``raw`` (query string or body) without its ``signature`` parameter, as it was signed."""
+    if "signature=" not in raw:
+        return raw
+    return "&".join(part for part in raw.split("&") if not part.startswith("signature="))
+
+
+def _fault_response(f: OrderFault) -> RestResponse:
+    if f.code is None or f.body is not None:
+        body = f.body if f.body is not None else ""
+        ctype = _JSON if body.startswith("{") else "text/html"
+        return RestResponse(f.status, body, ctype)
+    return _err(f.code, f.msg, f.status)
+
+
 class BinanceSpotProtocol(SimVenueProtocol):
     venue = "binance"
     rest = True
     taker_fee_bps = 10.0
+    maker_fee_bps = 10.0
+    market_kind = "spot"  # for the order engine: "spot" balances or "linear" margin and positions
+    #: ccxt ``urls['api']`` entries this venue serves, as paths under the REST URL
+    ccxt_api = {"public": "/api/v3", "private": "/api/v3"}
     api = "/api/v3"
     speeds = _SPOT_SPEEDS
     depth_limits: tuple[int, ...] | None = None  # None: any 1..5000
@@ -84,6 +166,8 @@ class BinanceSpotProtocol(SimVenueProtocol):
     def __init__(self, ctx):
         super().__init__(ctx)
         self._by_native: dict[str, SimSymbol] = {}  # lower-case native -> symbol
+        self.orders = self._make_engine()
+        self._order_watch = self.orders.resting  # symbols with resting orders (checked per event)
 
     # -- symbols ---------------------------------------------------------------------------
     def setup_symbol(self, sym: SimSymbol) -> None:
@@ -97,6 +181,7 @@ class BinanceSpotProtocol(SimVenueProtocol):
         # Pre-built pieces of the event text.
         sym.state["head"] = '{"e":"depthUpdate","E":'
         sym.state["s"] = f',"s":"{sym.native}","U":'
+        self.orders.add_symbol(sym)
 
     def precisions(self, sym: SimSymbol) -> tuple[int, int]:
         """Decimals of prices and sizes on the wire: spot always writes 8."""
@@ -111,6 +196,8 @@ class BinanceSpotProtocol(SimVenueProtocol):
         first = st["last"] + 1
         last = st["last"] + max(1, n_changes)
         st["last"] = last
+        if sym.symbol in self._order_watch:
+            self.orders.on_book(sym)
         return BinanceSeq(first, last, -1)
 
     def _levels(self, sym: SimSymbol, changes: dict[int, int], reverse: bool) -> str:
@@ -239,6 +326,7 @@ class BinanceSpotProtocol(SimVenueProtocol):
             f"{self.api}/ping": RestRoute(lambda q: RestResponse(200, "{}", _JSON)),
             f"{self.api}/time": RestRoute(
                 lambda q: RestResponse(200, f'{{"serverTime":{self.ctx.now_ms()}}}', _JSON)),
+            **self._order_routes(),
         }
 
     def _lookup(self, query: Mapping[str, str]) -> SimSymbol | RestResponse:
@@ -339,10 +427,387 @@ class BinanceSpotProtocol(SimVenueProtocol):
         }
         return RestResponse(200, json.dumps(body, separators=(",", ":")), _JSON)
 
+    # -- orders (signed endpoints) -----------------------------------------------------------
+    def _make_engine(self) -> OrderEngine:
+        cfg = getattr(self.ctx, "config", None)
+        ocfg = OrderSimConfig.from_any(getattr(cfg, "orders", None))
+        fees = dict(getattr(cfg, "fees_bps", None) or {})
+        taker = ocfg.taker_fee_bps.get(self.venue, fees.get(self.venue, self.taker_fee_bps))
+        maker = ocfg.maker_fee_bps.get(self.venue, self.maker_fee_bps)
+        return OrderEngine(self.venue, self.market_kind, ocfg, int(getattr(cfg, "seed", 1)), taker, maker,
+                           self.ctx.now_ms)
+
+    def _order_routes(self) -> dict[str, RestRoute]:
+        a = self.api
+        return {
+            f"{a}/order": self._signed_route(self._h_order, ("GET", "POST", "DELETE")),
+            f"{a}/order/test": self._signed_route(self._h_order_test, ("POST",)),
+            f"{a}/openOrders": self._signed_route(self._h_open_orders, ("GET", "DELETE")),
+            f"{a}/allOrders": self._signed_route(self._h_all_orders, ("GET",)),
+            f"{a}/account": self._signed_route(self._h_account, ("GET",)),
+            f"{a}/myTrades": self._signed_route(self._h_my_trades, ("GET",)),
+        }
+
+    def _signed_route(self, fn: Callable[[str, AccountState, dict[str, str]], Any],
+                      methods: tuple[str, ...]) -> RestRoute:
+        async def handler(req: RestRequest) -> RestResponse:
+            return await self._serve_signed(req, fn)
+
+        return RestRoute(handler, methods=methods, raw=True)
+
+    async def _serve_signed(self, req: RestRequest, fn) -> RestResponse:
+        eng = self.orders
+        if req.method == "DELETE":
+            endpoint = "cancel"
+        elif req.method == "POST" and req.path.endswith("/order"):
+            endpoint = "place"
+        else:
+            endpoint = "query"
+        fault = eng.take_fault(endpoint, req.path)
+        if fault is not None and fault.kind == "error" and not fault.after:
+            return _fault_response(fault)
+        try:
+            st, params = self._authenticate(req)
+            out = fn(req.method, st, params)
+            resp = out if isinstance(out, RestResponse) else RestResponse(
+                200, json.dumps(out, separators=(",", ":")), _JSON)
+        except _Err as e:
+            resp = _err(e.code, e.msg, e.status)
+        if fault is not None:
+            if fault.kind == "delay":
+                await asyncio.sleep(fault.delay_ms / 1000.0)
+            else:
+                resp = _fault_response(fault)
+        return resp
+
+    def _authenticate(self, req: RestRequest) -> tuple[AccountState, dict[str, str]]:
+        """Binance's SIGNED endpoint security: API key header, HMAC SHA256 of totalParams (query
+        string + body, without the signature), timestamp within recvWindow."""
+        key = req.headers.get("X-MBX-APIKEY")
+        if not key:
+            raise _Err(-2014, "API-key format invalid.", 401)
+        st = self.orders.account(key)
+        if st is None:
+            raise _Err(-2015, "Invalid API-key, IP, or permissions for action.", 401)
+        params = dict(parse_qsl(req.body, keep_blank_values=True)) if req.body else {}
+        params.update(parse_qsl(req.raw_query, keep_blank_values=True))  # the query string wins
+        signature = params.pop("signature", "")
+        if not signature:
+            raise _Err(-1102, "Mandatory parameter 'signature' was not sent, was empty/null, or malformed.")
+        total = _strip_signature(req.raw_query) + _strip_signature(req.body)
+        if not hmac.compare_digest(hmac_sha256_hex(st.account.secret, total), signature.lower()):
+            raise _Err(-1022, "Signature for this request is not valid.")
+        ts = self._p_int(params, "timestamp", required=True)
+        recv = self._p_int(params, "recvWindow") if params.get("recvWindow") else 5000
+        if recv > 60000:
+            raise _Err(-1131, "recvWindow must be less than 60000")
+        server = self.orders.server_time_ms()
+        if server is not None:
+            if ts >= server + 1000:
+                raise _Err(-1021, "Timestamp for this request was 1000ms ahead of the server's time.")
+            if server - ts > recv:
+                raise _Err(-1021, "Timestamp for this request is outside of the recvWindow.")
+        return st, params
+
+    # parameters
+    def _p_symbol(self, p: Mapping[str, str], required: bool = True) -> SimSymbol | None:
+        name = p.get("symbol")
+        if not name:
+            if required:
+                raise _Err(-1102, "Mandatory parameter 'symbol' was not sent, was empty/null, or malformed.")
+            return None
+        sym = self._by_native.get(name.lower()) if name.isupper() else None
+        if sym is None:
+            raise _Err(-1121, "Invalid symbol.")
+        return sym
+
+    @staticmethod
+    def _p_int(p: Mapping[str, str], name: str, required: bool = False) -> int | None:
+        raw = p.get(name)
+        if raw is None or raw == "":
+            if required:
+                raise _Err(-1102, f"Mandatory parameter '{name}' was not sent, was empty/null, or malformed.")
+            return None
+        if not _INT_RE.match(raw):
+            raise _Err(-1100, f"Illegal characters found in parameter '{name}'; legal range is '^[0-9]{{1,20}}$'.")
+        return int(raw)
+
+    @staticmethod
+    def _p_dec(p: Mapping[str, str], name: str, required: bool = False) -> Decimal | None:
+        raw = p.get(name)
+        if raw is None or raw == "":
+            if required:
+                raise _Err(-1102, f"Mandatory parameter '{name}' was not sent, was empty/null, or malformed.")
+            return None
+        if not _DEC_RE.match(raw):
+            raise _Err(-1100, f"Illegal characters found in parameter '{name}'; legal range is "
+                              f"'^([0-9]{{1,20}})(\\.[0-9]{{1,20}})?$'.")
+        return Decimal(raw)
+
+    def _p_client_id(self, p: Mapping[str, str], name: str = "newClientOrderId") -> str | None:
+        cid = p.get(name)
+        if cid is None:
+            return None
+        if not _CLID_RE.match(cid):
+            raise _Err(-1100, f"Illegal characters found in parameter '{name}'; legal range is "
+                              f"'^[\\.A-Z\\:/a-z0-9_-]{{1,36}}$'.")
+        return cid
+
+    def _p_lookup(self, st: AccountState, sym: SimSymbol, p: Mapping[str, str], missing_code: int,
+                  missing_msg: str) -> Order:
+        oid = self._p_int(p, "orderId")
+        cid = p.get("origClientOrderId") or None
+        if oid is None and cid is None:
+            raise _Err(-1102, "Param 'origClientOrderId' or 'orderId' must be sent, but both were empty/null!")
+        o = self.orders.find(st, sym, oid, None if oid is not None else cid)
+        if o is None:
+            raise _Err(missing_code, missing_msg)
+        return o
+
+    def _rules(self, sym: SimSymbol) -> dict[str, Any]:
+        """The order rules the symbol's exchangeInfo filters advertise."""
+        f = {x["filterType"]: x for x in self._symbol_info(sym)["filters"]}
+        pf, ls = f["PRICE_FILTER"], f["LOT_SIZE"]
+        mls = f.get("MARKET_LOT_SIZE", {})
+        r: dict[str, Any] = {
+            "tick": Decimal(pf["tickSize"]), "min_price": Decimal(pf["minPrice"]), "max_price": Decimal(pf["maxPrice"]),
+            "step": Decimal(ls["stepSize"]), "min_qty": Decimal(ls["minQty"]), "max_qty": Decimal(ls["maxQty"]),
+            "mkt_step": Decimal(mls.get("stepSize", "0")), "mkt_min_qty": Decimal(mls.get("minQty", "0")),
+            "mkt_max_qty": Decimal(mls["maxQty"]) if "maxQty" in mls else None,
+        }
+        mno = f.get("MAX_NUM_ORDERS", {})
+        r["max_orders"] = int(mno.get("maxNumOrders", mno.get("limit", 200)))
+        if "NOTIONAL" in f:
+            n = f["NOTIONAL"]
+            r.update(min_notional=Decimal(n["minNotional"]), max_notional=Decimal(n["maxNotional"]),
+                     min_to_market=bool(n.get("applyMinToMarket")))
+        if "MIN_NOTIONAL" in f:
+            r.update(min_notional=Decimal(f["MIN_NOTIONAL"]["notional"]), max_notional=None, min_to_market=True)
+        if "PERCENT_PRICE" in f:
+            r.update(up=Decimal(f["PERCENT_PRICE"]["multiplierUp"]), down=Decimal(f["PERCENT_PRICE"]["multiplierDown"]))
+        return r
+
+    @staticmethod
+    def _on_grid(x: Decimal, lo: Decimal, step: Decimal) -> bool:
+        return step == 0 or (x - lo) % step == 0
+
+    # spot handlers
+    def _h_order(self, method: str, st: AccountState, p: dict[str, str]) -> Any:
+        if method == "POST":
+            return self._new_order(st, p)
+        sym = self._p_symbol(p)
+        if method == "GET":
+            return self._order_json(self._p_lookup(st, sym, p, -2013, "Order does not exist."))
+        o = self._p_lookup(st, sym, p, -2011, "Unknown order sent.")
+        if not o.is_open:
+            raise _Err(-2011, "Unknown order sent.")
+        self.orders.cancel(st, o)
+        return self._cancel_json(o, p)
+
+    def _h_order_test(self, method: str, st: AccountState, p: dict[str, str]) -> Any:
+        self._new_order(st, p, test=True)
+        return {}
+
+    def _h_open_orders(self, method: str, st: AccountState, p: dict[str, str]) -> Any:
+        if method == "DELETE":
+            sym = self._p_symbol(p)
+            open_ = sorted((o for o in st.open.values() if o.sym is sym), key=lambda o: o.order_id)
+            if not open_:
+                raise _Err(-2011, "Unknown order sent.")
+            out = []
+            for o in open_:
+                self.orders.cancel(st, o)
+                out.append(self._cancel_json(o, {}))
+            return out
+        sym = self._p_symbol(p, required=False)
+        return [self._order_json(o) for o in sorted(st.open.values(), key=lambda o: o.order_id)
+                if sym is None or o.sym is sym]
+
+    def _h_all_orders(self, method: str, st: AccountState, p: dict[str, str]) -> Any:
+        sym = self._p_symbol(p)
+        oid = self._p_int(p, "orderId")
+        start, end = self._p_int(p, "startTime"), self._p_int(p, "endTime")
+        limit = min(self._p_int(p, "limit") or 500, 1000)
+        orders = [o for o in st.orders.values() if o.sym is sym and (oid is None or o.order_id >= oid)
+                  and (start is None or o.time >= start) and (end is None or o.time <= end)]
+        orders.sort(key=lambda o: o.order_id)
+        orders = orders[:limit] if oid is not None else orders[-limit:]
+        return [self._order_json(o) for o in orders]
+
+    def _trades_of(self, st: AccountState, p: dict[str, str]) -> list:
+        sym = self._p_symbol(p)
+        oid, from_id = self._p_int(p, "orderId"), self._p_int(p, "fromId")
+        start, end = self._p_int(p, "startTime"), self._p_int(p, "endTime")
+        limit = min(self._p_int(p, "limit") or 500, 1000)
+        trades = [f for f in st.trades if f.order.sym is sym and (oid is None or f.order.order_id == oid)
+                  and (from_id is None or f.trade_id >= from_id) and (start is None or f.time >= start)
+                  and (end is None or f.time <= end)]
+        return trades[:limit] if from_id is not None else trades[-limit:]
+
+    def _h_my_trades(self, method: str, st: AccountState, p: dict[str, str]) -> Any:
+        out = []
+        for f in self._trades_of(st, p):
+            o = f.order
+            out.append({"symbol": o.sym.native, "id": f.trade_id, "orderId": o.order_id, "orderListId": -1,
+                        "price": o.sym.state["pfmt"](f.ticks), "qty": o.sym.state["qfmt"](f.lots),
+                        "quoteQty": _f8(f.quote), "commission": _f8(f.commission),
+                        "commissionAsset": f.commission_asset, "time": f.time, "isBuyer": o.side == BUY,
+                        "isMaker": f.maker, "isBestMatch": True})
+        return out
+
+    def _h_account(self, method: str, st: AccountState, p: dict[str, str]) -> Any:
+        eng = self.orders
+        maker, taker = eng.maker_rate, eng.taker_rate
+        assets = sorted(set(st.free) | set(st.locked))
+        balances = [{"asset": a, "free": _f8(st.free.get(a, Decimal(0))), "locked": _f8(st.locked.get(a, Decimal(0)))}
+                    for a in assets]
+        if p.get("omitZeroBalances") == "true":
+            balances = [b for b in balances if Decimal(b["free"]) or Decimal(b["locked"])]
+        return {
+            "makerCommission": int(eng.maker_fee_bps), "takerCommission": int(eng.taker_fee_bps),
+            "buyerCommission": 0, "sellerCommission": 0,
+            "commissionRates": {"maker": _f8(maker), "taker": _f8(taker), "buyer": "0.00000000",
+                                "seller": "0.00000000"},
+            "canTrade": True, "canWithdraw": True, "canDeposit": True, "brokered": False,
+            "requireSelfTradePrevention": False, "preventSor": False,
+            "updateTime": st.update_time or self.ctx.now_ms(), "accountType": "SPOT",
+            "balances": balances, "permissions": ["SPOT"], "uid": 1000 + list(eng.accounts).index(st.api_key),
+        }
+
+    def _new_order(self, st: AccountState, p: dict[str, str], test: bool = False) -> Any:
+        sym = self._p_symbol(p)
+        side = p.get("side")
+        if not side:
+            raise _Err(-1102, "Mandatory parameter 'side' was not sent, was empty/null, or malformed.")
+        if side not in (BUY, SELL):
+            raise _Err(-1117, "Invalid side.")
+        otype = p.get("type")
+        if not otype:
+            raise _Err(-1102, "Mandatory parameter 'type' was not sent, was empty/null, or malformed.")
+        if otype not in ("LIMIT", "MARKET", "LIMIT_MAKER"):
+            if otype in ("STOP_LOSS", "STOP_LOSS_LIMIT", "TAKE_PROFIT", "TAKE_PROFIT_LIMIT"):
+                raise _Err(-1014, "Unsupported order combination.")  # the simulator has no stop orders
+            raise _Err(-1116, "Invalid orderType.")
+        tif = p.get("timeInForce")
+        if otype == "LIMIT":
+            if not tif:
+                raise _Err(-1102, "Mandatory parameter 'timeInForce' was not sent, was empty/null, or malformed.")
+            if tif not in ("GTC", "IOC", "FOK"):
+                raise _Err(-1115, "Invalid timeInForce.")
+        elif tif:
+            raise _Err(-1106, "Parameter 'timeInForce' sent when not required.")
+        price = self._p_dec(p, "price", required=otype != "MARKET")
+        if otype == "MARKET" and price is not None:
+            raise _Err(-1106, "Parameter 'price' sent when not required.")
+        qty = self._p_dec(p, "quantity")
+        quote_qty = self._p_dec(p, "quoteOrderQty")
+        if otype == "MARKET":
+            if qty is None and quote_qty is None:
+                raise _Err(-1102, "Param 'quantity' or 'quoteOrderQty' must be sent, but both were empty/null!")
+            if qty is not None and quote_qty is not None:
+                raise _Err(-1106, "Parameter 'quoteOrderQty' sent when not required.")
+        else:
+            if qty is None:
+                raise _Err(-1102, "Mandatory parameter 'quantity' was not sent, was empty/null, or malformed.")
+            if quote_qty is not None:
+                raise _Err(-1106, "Parameter 'quoteOrderQty' sent when not required.")
+        cid = self._p_client_id(p)
+        resp = p.get("newOrderRespType") or ("ACK" if otype == "LIMIT_MAKER" else "FULL")
+        if resp not in ("ACK", "RESULT", "FULL"):
+            raise _Err(-1130, "Data sent for parameter 'newOrderRespType' is not valid.")
+        for v in (price, qty, quote_qty):
+            if v is not None and -v.as_tuple().exponent > 8:
+                raise _Err(-1111, "Precision is over the maximum defined for this asset.")
+        r = self._rules(sym)
+        lot = Decimal(sym.spec.lot)
+        ticks = lots = None
+        if price is not None:
+            if price <= 0 or price < r["min_price"] or price > r["max_price"] \
+                    or not self._on_grid(price, r["min_price"], r["tick"]):
+                raise _Err(-1013, "Filter failure: PRICE_FILTER")
+            ticks = int(price / Decimal(sym.spec.tick))
+        if qty is not None:
+            if qty <= 0 or qty < r["min_qty"] or qty > r["max_qty"] or not self._on_grid(qty, r["min_qty"], r["step"]):
+                raise _Err(-1013, "Filter failure: LOT_SIZE")
+            if otype == "MARKET" and ((r["mkt_max_qty"] is not None and qty > r["mkt_max_qty"])
+                                      or qty < r["mkt_min_qty"] or not self._on_grid(qty, r["mkt_min_qty"], r["mkt_step"])):
+                raise _Err(-1013, "Filter failure: MARKET_LOT_SIZE")
+            lots = int(qty / lot)
+        if otype == "MARKET":
+            notional = quote_qty if quote_qty is not None else qty * self.orders.mid(sym)
+            if r["min_to_market"] and notional < r["min_notional"]:
+                raise _Err(-1013, "Filter failure: NOTIONAL")
+        else:
+            notional = price * qty
+            if notional < r["min_notional"] or (r["max_notional"] is not None and notional > r["max_notional"]):
+                raise _Err(-1013, "Filter failure: NOTIONAL")
+        try:
+            o = self.orders.place(st, sym, side, otype, tif or "GTC", ticks, lots, quote_qty, cid,
+                                  post_only=otype == "LIMIT_MAKER", max_open=r["max_orders"], test=test)
+        except OrderReject as e:
+            raise self._reject(e) from None
+        if o is None:
+            return {}
+        o.resp_type = resp
+        return self._new_order_json(o, resp)
+
+    def _reject(self, e: OrderReject) -> _Err:
+        msg = {"duplicate": "Duplicate order sent.",
+               "insufficient": "Account has insufficient balance for requested action.",
+               "would_take": "Order would immediately match and take."}.get(e.reason)
+        if msg is not None:
+            return _Err(-2010, msg)
+        if e.reason == "max_orders":
+            return _Err(-1013, "Filter failure: MAX_NUM_ORDERS")
+        return _Err(-2010, "Unsupported order combination")
+
+    # spot JSON
+    def _order_fields(self, o: Order) -> dict[str, Any]:
+        s = o.sym.state
+        return {"price": s["pfmt"](o.ticks) if o.ticks is not None else _f8(Decimal(0)),
+                "origQty": s["qfmt"](o.lots), "executedQty": s["qfmt"](o.filled_lots),
+                "origQuoteOrderQty": _f8(o.quote_qty or Decimal(0)), "cummulativeQuoteQty": _f8(o.cum_quote),
+                "status": o.status, "timeInForce": o.tif, "type": o.type, "side": o.side}
+
+    def _new_order_json(self, o: Order, resp: str) -> dict[str, Any]:
+        out: dict[str, Any] = {"symbol": o.sym.native, "orderId": o.order_id, "orderListId": -1,
+                               "clientOrderId": o.client_id, "transactTime": o.time}
+        if resp == "ACK":
+            return out
+        out.update(self._order_fields(o))
+        out.update(workingTime=o.time, selfTradePreventionMode="EXPIRE_MAKER")
+        if resp == "FULL":
+            s = o.sym.state
+            out["fills"] = [{"price": s["pfmt"](f.ticks), "qty": s["qfmt"](f.lots), "commission": _f8(f.commission),
+                             "commissionAsset": f.commission_asset, "tradeId": f.trade_id}
+                            for f in o.fills if not f.maker]
+        return out
+
+    def _order_json(self, o: Order) -> dict[str, Any]:
+        out: dict[str, Any] = {"symbol": o.sym.native, "orderId": o.order_id, "orderListId": -1,
+                               "clientOrderId": o.client_id}
+        out.update(self._order_fields(o))
+        out.update(stopPrice=_f8(Decimal(0)), icebergQty=_f8(Decimal(0)), time=o.time, updateTime=o.update_time,
+                   isWorking=True, workingTime=o.time, selfTradePreventionMode="EXPIRE_MAKER")
+        return out
+
+    def _cancel_json(self, o: Order, p: Mapping[str, str]) -> dict[str, Any]:
+        out: dict[str, Any] = {"symbol": o.sym.native, "origClientOrderId": o.client_id, "orderId": o.order_id,
+                               "orderListId": -1,
+                               "clientOrderId": self._p_client_id(p) or self.orders.new_client_id(),
+                               "transactTime": o.update_time}
+        out.update(self._order_fields(o))
+        out["selfTradePreventionMode"] = "EXPIRE_MAKER"
+        return out
+
 
 class BinanceUsdmProtocol(BinanceSpotProtocol):
     venue = "binanceusdm"
     taker_fee_bps = 5.0
+    maker_fee_bps = 2.0
+    market_kind = "linear"
+    ccxt_api = {"fapiPublic": "/fapi/v1", "fapiPublicV2": "/fapi/v2", "fapiPublicV3": "/fapi/v3",
+                "fapiPrivate": "/fapi/v1", "fapiPrivateV2": "/fapi/v2", "fapiPrivateV3": "/fapi/v3"}
     api = "/fapi/v1"
     speeds = _USDM_SPEEDS
     depth_limits = (5, 10, 20, 50, 100, 500, 1000)
@@ -388,6 +853,8 @@ class BinanceUsdmProtocol(BinanceSpotProtocol):
         st = sym.state
         prev = st["last"]
         st["last"] = last
+        if sym.symbol in self._order_watch:
+            self.orders.on_book(sym)
         return BinanceSeq(first, last, prev)
 
     def encode_update(self, sym, seq, bids, asks, event_ms, corrupt_checksum=False) -> str:
@@ -454,3 +921,281 @@ class BinanceUsdmProtocol(BinanceSpotProtocol):
             "symbols": [self._symbol_info(s) for s in self._by_native.values()],
         }
         return RestResponse(200, json.dumps(body, separators=(",", ":")), _JSON)
+
+    # -- orders (signed endpoints) -----------------------------------------------------------
+    def _order_routes(self) -> dict[str, RestRoute]:
+        return {
+            "/fapi/v1/order": self._signed_route(self._h_order, ("GET", "POST", "DELETE")),
+            "/fapi/v1/order/test": self._signed_route(self._h_order_test, ("POST",)),
+            "/fapi/v1/openOrder": self._signed_route(self._h_open_order, ("GET",)),
+            "/fapi/v1/openOrders": self._signed_route(self._h_open_orders, ("GET",)),
+            "/fapi/v1/allOpenOrders": self._signed_route(self._h_cancel_all, ("DELETE",)),
+            "/fapi/v1/allOrders": self._signed_route(self._h_all_orders, ("GET",)),
+            "/fapi/v1/userTrades": self._signed_route(self._h_my_trades, ("GET",)),
+            "/fapi/v1/leverage": self._signed_route(self._h_leverage, ("POST",)),
+            "/fapi/v1/leverageBracket": self._signed_route(self._h_leverage_bracket, ("GET",)),
+            "/fapi/v1/positionSide/dual": self._signed_route(
+                lambda m, st, p: {"dualSidePosition": False}, ("GET",)),
+            "/fapi/v2/account": self._signed_route(self._h_account, ("GET",)),
+            "/fapi/v3/account": self._signed_route(self._h_account, ("GET",)),
+            "/fapi/v2/balance": self._signed_route(self._h_balance, ("GET",)),
+            "/fapi/v3/balance": self._signed_route(self._h_balance, ("GET",)),
+            "/fapi/v2/positionRisk": self._signed_route(self._h_position_risk, ("GET",)),
+            "/fapi/v3/positionRisk": self._signed_route(self._h_position_risk, ("GET",)),
+        }
+
+    def _h_order(self, method: str, st: AccountState, p: dict[str, str]) -> Any:
+        if method == "POST":
+            return self._new_order(st, p)
+        sym = self._p_symbol(p)
+        if method == "GET":
+            return self._order_json(self._p_lookup(st, sym, p, -2013, "Order does not exist."))
+        o = self._p_lookup(st, sym, p, -2011, "Unknown order sent.")
+        if not o.is_open:
+            raise _Err(-2011, "Unknown order sent.")
+        self.orders.cancel(st, o)
+        return self._cancel_json(o, p)
+
+    def _h_open_order(self, method: str, st: AccountState, p: dict[str, str]) -> Any:
+        o = self._p_lookup(st, self._p_symbol(p), p, -2013, "Order does not exist.")
+        if not o.is_open:
+            raise _Err(-2013, "Order does not exist.")
+        return self._order_json(o)
+
+    def _h_open_orders(self, method: str, st: AccountState, p: dict[str, str]) -> Any:
+        sym = self._p_symbol(p, required=False)
+        return [self._order_json(o) for o in sorted(st.open.values(), key=lambda o: o.order_id)
+                if sym is None or o.sym is sym]
+
+    def _h_cancel_all(self, method: str, st: AccountState, p: dict[str, str]) -> Any:
+        sym = self._p_symbol(p)
+        for o in sorted((o for o in st.open.values() if o.sym is sym), key=lambda o: o.order_id):
+            self.orders.cancel(st, o)
+        return {"code": 200, "msg": "The operation of cancel all open order is done."}
+
+    def _h_my_trades(self, method: str, st: AccountState, p: dict[str, str]) -> Any:
+        out = []
+        for f in self._trades_of(st, p):
+            o = f.order
+            s = o.sym.state
+            out.append({"buyer": o.side == BUY, "commission": _f8(f.commission), "commissionAsset": f.commission_asset,
+                        "id": f.trade_id, "maker": f.maker, "orderId": o.order_id, "price": s["pfmt"](f.ticks),
+                        "qty": s["qfmt"](f.lots), "quoteQty": _fd(f.quote, s["pdec"] + s["qdec"]),
+                        "realizedPnl": _f8(f.realized_pnl), "side": o.side, "positionSide": "BOTH",
+                        "symbol": o.sym.native, "time": f.time})
+        return out
+
+    def _h_leverage(self, method: str, st: AccountState, p: dict[str, str]) -> Any:
+        sym = self._p_symbol(p)
+        lev = self._p_int(p, "leverage", required=True)
+        if not 1 <= lev <= 125:
+            raise _Err(-4028, f"Leverage {lev} is not valid")
+        st.leverage[sym.symbol] = lev
+        return {"leverage": lev, "maxNotionalValue": "1000000", "symbol": sym.native}
+
+    def _h_leverage_bracket(self, method: str, st: AccountState, p: dict[str, str]) -> Any:
+        sym = self._p_symbol(p, required=False)
+        return [{"symbol": s.native, "notionalCoef": 1.0,
+                 "brackets": [{"bracket": 1, "initialLeverage": 125, "notionalCap": 1_000_000_000, "notionalFloor": 0,
+                               "maintMarginRatio": 0.004, "cum": 0.0}]}
+                for s in self._by_native.values() if sym is None or s is sym]
+
+    def _margin_assets(self, st: AccountState) -> list[str]:
+        return sorted(set(st.free) | {s.spec.quote for s in self._by_native.values()})
+
+    def _h_account(self, method: str, st: AccountState, p: dict[str, str]) -> Any:
+        eng = self.orders
+        now = st.update_time or self.ctx.now_ms()
+        assets, tot = [], {k: Decimal(0) for k in ("wallet", "unrealized", "margin_balance", "position_im",
+                                                    "order_im", "available")}
+        for a in self._margin_assets(st):
+            m = eng.margin_summary(st, a)
+            for k in tot:
+                tot[k] += m[k]
+            assets.append({
+                "asset": a, "walletBalance": _f8(m["wallet"]), "unrealizedProfit": _f8(m["unrealized"]),
+                "marginBalance": _f8(m["margin_balance"]), "maintMargin": _f8(Decimal(0)),
+                "initialMargin": _f8(m["position_im"] + m["order_im"]), "positionInitialMargin": _f8(m["position_im"]),
+                "openOrderInitialMargin": _f8(m["order_im"]), "crossWalletBalance": _f8(m["wallet"]),
+                "crossUnPnl": _f8(m["unrealized"]), "availableBalance": _f8(m["available"]),
+                "maxWithdrawAmount": _f8(max(m["available"], Decimal(0))), "marginAvailable": True,
+                "updateTime": now})
+        positions = []
+        for sym in self._by_native.values():
+            pos = st.positions.get(sym.symbol)
+            has_orders = any(o.sym is sym for o in st.open.values())
+            if (pos is None or pos.lots == 0) and not has_orders:
+                continue
+            positions.append(self._position_json(st, sym))
+        return {
+            "feeTier": 0, "canTrade": True, "canDeposit": True, "canWithdraw": True, "updateTime": 0,
+            "multiAssetsMargin": False, "tradeGroupId": -1,
+            "totalInitialMargin": _f8(tot["position_im"] + tot["order_im"]), "totalMaintMargin": _f8(Decimal(0)),
+            "totalWalletBalance": _f8(tot["wallet"]), "totalUnrealizedProfit": _f8(tot["unrealized"]),
+            "totalMarginBalance": _f8(tot["margin_balance"]), "totalPositionInitialMargin": _f8(tot["position_im"]),
+            "totalOpenOrderInitialMargin": _f8(tot["order_im"]), "totalCrossWalletBalance": _f8(tot["wallet"]),
+            "totalCrossUnPnl": _f8(tot["unrealized"]), "availableBalance": _f8(tot["available"]),
+            "maxWithdrawAmount": _f8(max(tot["available"], Decimal(0))), "assets": assets, "positions": positions,
+        }
+
+    def _h_balance(self, method: str, st: AccountState, p: dict[str, str]) -> Any:
+        now = st.update_time or self.ctx.now_ms()
+        out = []
+        for a in self._margin_assets(st):
+            m = self.orders.margin_summary(st, a)
+            out.append({"accountAlias": "SgsR", "asset": a, "balance": _f8(m["wallet"]),
+                        "crossWalletBalance": _f8(m["wallet"]), "crossUnPnl": _f8(m["unrealized"]),
+                        "availableBalance": _f8(m["available"]),
+                        "maxWithdrawAmount": _f8(max(m["available"], Decimal(0))), "marginAvailable": True,
+                        "updateTime": now})
+        return out
+
+    def _position_json(self, st: AccountState, sym: SimSymbol) -> dict[str, Any]:
+        eng = self.orders
+        pos = st.positions.get(sym.symbol)
+        lots = pos.lots if pos else 0
+        s = sym.state
+        mark = eng.mid(sym)
+        amt = Decimal(lots) * Decimal(sym.spec.lot)
+        lev = eng.leverage(st, sym.symbol)
+        notional = amt * mark
+        im = abs(notional) / lev
+        return {"symbol": sym.native, "positionSide": "BOTH", "positionAmt": s["qfmt"](lots),
+                "entryPrice": _fd(pos.entry if pos else Decimal(0), s["pdec"] + 5),
+                "breakEvenPrice": _fd(pos.entry if pos else Decimal(0), s["pdec"] + 5),
+                "markPrice": _fd(mark, s["pdec"] + 6), "unRealizedProfit": _f8(eng.unrealized(st, sym.symbol)),
+                "unrealizedProfit": _f8(eng.unrealized(st, sym.symbol)), "liquidationPrice": "0",
+                "leverage": str(lev), "maxNotionalValue": "1000000", "marginType": "cross", "isolatedMargin": _f8(Decimal(0)),
+                "isAutoAddMargin": "false", "notional": _f8(notional), "isolatedWallet": "0",
+                "initialMargin": _f8(im), "positionInitialMargin": _f8(im), "openOrderInitialMargin": "0",
+                "maintMargin": _f8(Decimal(0)), "adl": 0, "bidNotional": "0", "askNotional": "0",
+                "updateTime": pos.update_time if pos else 0}
+
+    def _h_position_risk(self, method: str, st: AccountState, p: dict[str, str]) -> Any:
+        sym = self._p_symbol(p, required=False)
+        return [self._position_json(st, s) for s in self._by_native.values() if sym is None or s is sym]
+
+    def _new_order(self, st: AccountState, p: dict[str, str], test: bool = False) -> Any:
+        sym = self._p_symbol(p)
+        side = p.get("side")
+        if not side:
+            raise _Err(-1102, "Mandatory parameter 'side' was not sent, was empty/null, or malformed.")
+        if side not in (BUY, SELL):
+            raise _Err(-1117, "Invalid side.")
+        pside = p.get("positionSide", "BOTH")
+        if pside not in ("BOTH", "LONG", "SHORT"):
+            raise _Err(-4060, "Invalid position side.")
+        if pside != "BOTH":
+            raise _Err(-4061, "Order's position side does not match user's setting.")
+        otype = p.get("type")
+        if not otype:
+            raise _Err(-1102, "Mandatory parameter 'type' was not sent, was empty/null, or malformed.")
+        if otype not in ("LIMIT", "MARKET"):
+            if otype in ("STOP", "STOP_MARKET", "TAKE_PROFIT", "TAKE_PROFIT_MARKET", "TRAILING_STOP_MARKET"):
+                raise _Err(-1014, "Unsupported order combination.")  # the simulator has no stop orders
+            raise _Err(-1116, "Invalid orderType.")
+        tif = p.get("timeInForce")
+        if otype == "LIMIT":
+            if not tif:
+                raise _Err(-1102, "Mandatory parameter 'timeInForce' was not sent, was empty/null, or malformed.")
+            if tif not in ("GTC", "IOC", "FOK", "GTX"):
+                raise _Err(-1115, "Invalid timeInForce.")
+        elif tif:
+            raise _Err(-1106, "Parameter 'timeInForce' sent when not required.")
+        price = self._p_dec(p, "price", required=otype == "LIMIT")
+        if otype == "MARKET" and price is not None:
+            raise _Err(-1106, "Parameter 'price' sent when not required.")
+        qty = self._p_dec(p, "quantity", required=True)
+        reduce_only = p.get("reduceOnly", "false").lower()
+        if reduce_only not in ("true", "false"):
+            raise _Err(-1130, "Data sent for parameter 'reduceOnly' is not valid.")
+        cid = p.get("newClientOrderId")
+        if cid is not None and not _FUT_CLID_RE.match(cid):
+            raise _Err(-4015, "Client order id is not valid.")
+        resp = p.get("newOrderRespType") or "ACK"
+        if resp not in ("ACK", "RESULT"):
+            raise _Err(-1136, "Invalid newOrderRespType.")
+        s = sym.state
+        r = self._rules(sym)
+        ticks = None
+        if price is not None:
+            if -price.as_tuple().exponent > s["pdec"]:
+                raise _Err(-1111, "Precision is over the maximum defined for this asset.")
+            if price < r["min_price"]:
+                raise _Err(-4013, "Price less than min price.")
+            if price > r["max_price"]:
+                raise _Err(-4002, "Price greater than max price.")
+            if not self._on_grid(price, r["min_price"], r["tick"]):
+                raise _Err(-4014, "Price not increased by tick size.")
+            mark = self.orders.mid(sym)
+            if side == BUY and price > mark * r["up"]:
+                raise _Err(-4016, f"Limit price can't be higher than {_fd(mark * r['up'], s['pdec'])}.")
+            if side == SELL and price < mark * r["down"]:
+                raise _Err(-4024, f"Limit price can't be lower than {_fd(mark * r['down'], s['pdec'])}.")
+            ticks = int(price / Decimal(sym.spec.tick))
+        if -qty.as_tuple().exponent > s["qdec"]:
+            raise _Err(-1111, "Precision is over the maximum defined for this asset.")
+        if qty <= 0:
+            raise _Err(-4003, "Quantity less than or equal to zero.")
+        if qty < r["min_qty"]:
+            raise _Err(-4004, "Quantity less than min quantity.")
+        max_qty = r["mkt_max_qty"] if otype == "MARKET" and r["mkt_max_qty"] is not None else r["max_qty"]
+        if qty > max_qty:
+            raise _Err(-4005, "Quantity greater than max quantity.")
+        if not self._on_grid(qty, r["min_qty"], r["step"]):
+            raise _Err(-4023, "Qty not increased by step size.")
+        notional = qty * (price if price is not None else self.orders.mid(sym))
+        if reduce_only == "false" and notional < r["min_notional"]:
+            raise _Err(-4164, f"Order's notional must be no smaller than {r['min_notional']:f} "
+                              "(unless you choose reduce only).")
+        lots = int(qty / Decimal(sym.spec.lot))
+        try:
+            o = self.orders.place(st, sym, side, otype, tif or "GTC", ticks, lots, None, cid,
+                                  post_only=tif == "GTX", reduce_only=reduce_only == "true",
+                                  max_open=r["max_orders"], test=test)
+        except OrderReject as e:
+            raise self._reject(e) from None
+        if o is None:
+            return {}
+        o.resp_type = resp
+        return self._order_json(o, cum=True, ack=resp == "ACK")
+
+    def _reject(self, e: OrderReject) -> _Err:
+        if e.reason == "duplicate":
+            return _Err(-4116, "ClientOrderId is duplicated.")
+        if e.reason == "insufficient":
+            return _Err(-2019, "Margin is insufficient.")
+        if e.reason == "would_take":
+            return _Err(-5022, "Due to the order could not be executed as maker, the Post Only order will be "
+                               "rejected. The order will not be recorded in the order history")
+        if e.reason == "reduce_only":
+            return _Err(-2022, "ReduceOnly Order is rejected.")
+        if e.reason == "max_orders":
+            return _Err(-2025, "Reach max open order limit.")
+        return _Err(-1014, "Unsupported order combination.")
+
+    def _order_json(self, o: Order, cum: bool = False, ack: bool = False) -> dict[str, Any]:
+        s = o.sym.state
+        filled = 0 if ack else o.filled_lots
+        quote = Decimal(0) if ack else o.cum_quote
+        avg = quote / (Decimal(filled) * Decimal(o.sym.spec.lot)) if filled else Decimal(0)
+        out: dict[str, Any] = {
+            "orderId": o.order_id, "symbol": o.sym.native, "status": "NEW" if ack else o.status,
+            "clientOrderId": o.client_id, "price": s["pfmt"](o.ticks) if o.ticks is not None else "0",
+            "avgPrice": _fd(avg, s["pdec"] + 5), "origQty": s["qfmt"](o.lots), "executedQty": s["qfmt"](filled),
+        }
+        if cum:
+            out["cumQty"] = s["qfmt"](filled)
+        out.update({
+            "cumQuote": _fd(quote, s["pdec"] + s["qdec"]), "timeInForce": o.tif, "type": o.type,
+            "reduceOnly": o.reduce_only, "closePosition": False, "side": o.side, "positionSide": "BOTH",
+            "stopPrice": "0", "workingType": "CONTRACT_PRICE", "priceProtect": False, "origType": o.type,
+            "priceMatch": "NONE", "selfTradePreventionMode": "EXPIRE_MAKER", "goodTillDate": 0,
+        })
+        if not cum:
+            out["time"] = o.time
+        out["updateTime"] = o.time if ack else o.update_time
+        return out
+
+    def _cancel_json(self, o: Order, p: Mapping[str, str]) -> dict[str, Any]:
+        return self._order_json(o, cum=True)
