@@ -25,12 +25,23 @@ from hftpipe.shm.control import ControlBlock, Counter, ProcState, Stage, ctl_cou
 
 log = logging.getLogger(__name__)
 
+# Plain ints for numba: typing an IntEnum member at each call costs ~0.5 ms (numba resolves
+# the whole enum class every time), which once capped a feed at under 10k messages/s.
 _RESULT_COUNTER = {
-    SyncResult.GAP: Counter.GAPS,
-    SyncResult.CHECKSUM_BAD: Counter.CHECKSUM_BAD,
-    SyncResult.CROSSED: Counter.CROSSED,
-    SyncResult.INVALID: Counter.SKIPPED,
+    SyncResult.GAP: int(Counter.GAPS),
+    SyncResult.CHECKSUM_BAD: int(Counter.CHECKSUM_BAD),
+    SyncResult.CROSSED: int(Counter.CROSSED),
+    SyncResult.INVALID: int(Counter.SKIPPED),
 }
+_C_PUBLISHES = int(Counter.PUBLISHES)
+_C_MESSAGES = int(Counter.MESSAGES)
+_C_BYTES_IN = int(Counter.BYTES_IN)
+_C_RESYNCS = int(Counter.RESYNCS)
+_C_SKIPPED = int(Counter.SKIPPED)
+_S_PARSE = int(Stage.FRAME_TO_PARSED)
+_S_APPLY = int(Stage.PARSED_TO_APPLIED)
+_S_PUBLISH = int(Stage.APPLIED_TO_PUBLISHED)
+_S_TOTAL = int(Stage.RECV_TO_PUBLISHED)
 
 
 @dataclass(frozen=True)
@@ -91,6 +102,7 @@ class FeedRunner:
         self.connected = asyncio.Event()
         self.reconnects = 0
         self._snapshot_tasks: set[asyncio.Task] = set()
+        self._last_frame_ns = 0
 
     # -- callbacks from the engine (hot path) ----------------------------------------------------
     def _publish(self, symbol, book, update, recv_ns, parsed_ns, applied_ns):
@@ -100,17 +112,17 @@ class FeedRunner:
         w = self.ctl_words
         if w is not None:
             published_ns = time.monotonic_ns()
-            ctl_count(w, self.slot, Counter.PUBLISHES, 1)
-            ctl_record_latency(w, self.slot, Stage.FRAME_TO_PARSED, parsed_ns - recv_ns)
-            ctl_record_latency(w, self.slot, Stage.PARSED_TO_APPLIED, applied_ns - parsed_ns)
-            ctl_record_latency(w, self.slot, Stage.APPLIED_TO_PUBLISHED, published_ns - applied_ns)
-            ctl_record_latency(w, self.slot, Stage.RECV_TO_PUBLISHED, published_ns - recv_ns)
+            ctl_count(w, self.slot, _C_PUBLISHES, 1)
+            ctl_record_latency(w, self.slot, _S_PARSE, parsed_ns - recv_ns)
+            ctl_record_latency(w, self.slot, _S_APPLY, applied_ns - parsed_ns)
+            ctl_record_latency(w, self.slot, _S_PUBLISH, published_ns - applied_ns)
+            ctl_record_latency(w, self.slot, _S_TOTAL, published_ns - recv_ns)
 
     def _on_invalid(self, symbol, result):
         self.rings[symbol].publish_invalid(FLAG_RESYNC, recv_ns=time.monotonic_ns())
         if self.ctl_words is not None:
-            ctl_count(self.ctl_words, self.slot, _RESULT_COUNTER.get(result, Counter.SKIPPED), 1)
-            ctl_count(self.ctl_words, self.slot, Counter.RESYNCS, 1)
+            ctl_count(self.ctl_words, self.slot, _RESULT_COUNTER.get(result, _C_SKIPPED), 1)
+            ctl_count(self.ctl_words, self.slot, _C_RESYNCS, 1)
         self.rlog.warning(f"invalid:{symbol}", "event=book_invalid venue=%s symbol=%s reason=%s",
                           self.spec.venue, symbol, SyncResult(result).name.lower())
 
@@ -121,6 +133,7 @@ class FeedRunner:
             ring.publish_invalid(flags, recv_ns=now)
 
     def _count(self, counter: Counter, n: int = 1) -> None:
+        """Count a rare event (the per-frame counters use the precomputed ints above)."""
         if self.ctl_words is not None:
             ctl_count(self.ctl_words, self.slot, int(counter), n)
 
@@ -172,30 +185,40 @@ class FeedRunner:
             if self.venue.needs_rest_snapshot:
                 for symbol in self.spec.symbols:
                     self._request_snapshot(symbol)
+            self._last_frame_ns = time.monotonic_ns()
+            # Staleness and stop requests are watched beside the receive loop, not per frame:
+            # an asyncio.wait around every recv() cost more than parsing the frame.
+            watchdog = asyncio.create_task(self._watchdog(ws))
             ping_task = asyncio.create_task(self._venue_ping_loop(ws))
-            stop_task = asyncio.create_task(self.stopping.wait())
             try:
-                while True:
-                    recv = asyncio.ensure_future(ws.recv())
-                    done, _ = await asyncio.wait({recv, stop_task}, timeout=self.spec.stale_after_s,
-                                                 return_when=asyncio.FIRST_COMPLETED)
-                    if stop_task in done:
-                        recv.cancel()
-                        return
-                    if not done:
-                        recv.cancel()
-                        self._count(Counter.STALE)
-                        self._invalidate_all(FLAG_STALE | FLAG_RESYNC)
-                        log.warning("event=feed_stale venue=%s after_s=%s", self.spec.venue,
-                                    self.spec.stale_after_s)
-                        return
-                    frame = recv.result()
-                    self._on_frame(frame, time.monotonic_ns())
+                async for frame in ws:
+                    recv_ns = time.monotonic_ns()
+                    self._last_frame_ns = recv_ns
+                    self._on_frame(frame, recv_ns)
                     if self.engine.resync_needed:
                         await self._resync(ws)
             finally:
+                watchdog.cancel()
                 ping_task.cancel()
-                stop_task.cancel()
+
+    async def _watchdog(self, ws) -> None:
+        """Close the connection when the feed goes stale or a stop is requested."""
+        stale_ns = int(self.spec.stale_after_s * 1e9)
+        step = min(self.spec.stale_after_s / 4, 0.25)
+        while True:
+            try:
+                await asyncio.wait_for(self.stopping.wait(), timeout=step)
+            except TimeoutError:
+                pass
+            if self.stopping.is_set():
+                await ws.close()
+                return
+            if time.monotonic_ns() - self._last_frame_ns > stale_ns:
+                self._count(Counter.STALE)
+                self._invalidate_all(FLAG_STALE | FLAG_RESYNC)
+                log.warning("event=feed_stale venue=%s after_s=%s", self.spec.venue, self.spec.stale_after_s)
+                ws.transport.abort() if hasattr(ws, "transport") else await ws.close()
+                return
 
     def _on_frame(self, frame, recv_ns: int) -> None:
         if self.recorder is not None:
@@ -203,8 +226,10 @@ class FeedRunner:
         engine = self.engine
         errors_before = engine.parse_errors
         engine.on_frame(frame, recv_ns)
-        self._count(Counter.MESSAGES)
-        self._count(Counter.BYTES_IN, len(frame))
+        w = self.ctl_words
+        if w is not None:
+            ctl_count(w, self.slot, _C_MESSAGES, 1)
+            ctl_count(w, self.slot, _C_BYTES_IN, len(frame))
         if engine.parse_errors != errors_before:
             self._count(Counter.PARSE_ERRORS, engine.parse_errors - errors_before)
             self.rlog.warning("parse", "event=frame_skipped venue=%s reason=malformed", self.spec.venue)
