@@ -367,7 +367,10 @@ class BinanceSpotProtocol(SimVenueProtocol):
         if isinstance(limit, RestResponse):
             return limit
         bids, asks = self._book_json(sym, limit)
-        return RestResponse(200, f'{{"lastUpdateId":{sym.state["last"]},"bids":[{bids}],"asks":[{asks}]}}', _JSON)
+        return RestResponse(200, self._depth_body(sym, bids, asks), _JSON)
+
+    def _depth_body(self, sym: SimSymbol, bids: str, asks: str) -> str:
+        return f'{{"lastUpdateId":{sym.state["last"]},"bids":[{bids}],"asks":[{asks}]}}'
 
     def _filters(self, sym: SimSymbol) -> list[dict]:
         pd, qd = sym.state["pdec"], sym.state["qdec"]
@@ -863,17 +866,10 @@ class BinanceUsdmProtocol(BinanceSpotProtocol):
                 f'"pu":{seq.prev},"b":[{self._levels(sym, bids, False)}],'
                 f'"a":[{self._levels(sym, asks, False)}]}}')
 
-    def _depth(self, query: Mapping[str, str]) -> RestResponse:
-        sym = self._lookup(query)
-        if isinstance(sym, RestResponse):
-            return sym
-        limit = self._limit(query)
-        if isinstance(limit, RestResponse):
-            return limit
-        bids, asks = self._book_json(sym, limit)
+    def _depth_body(self, sym: SimSymbol, bids: str, asks: str) -> str:
         now = self.ctx.now_ms()
-        return RestResponse(200, f'{{"lastUpdateId":{sym.state["last"]},"E":{now},"T":{now - 3},'
-                                 f'"bids":[{bids}],"asks":[{asks}]}}', _JSON)
+        return (f'{{"lastUpdateId":{sym.state["last"]},"E":{now},"T":{now - 3},'
+                f'"bids":[{bids}],"asks":[{asks}]}}')
 
     def _symbol_info(self, sym: SimSymbol) -> dict:
         pd, qd = sym.state["pdec"], sym.state["qdec"]
@@ -943,18 +939,6 @@ class BinanceUsdmProtocol(BinanceSpotProtocol):
             "/fapi/v2/positionRisk": self._signed_route(self._h_position_risk, ("GET",)),
             "/fapi/v3/positionRisk": self._signed_route(self._h_position_risk, ("GET",)),
         }
-
-    def _h_order(self, method: str, st: AccountState, p: dict[str, str]) -> Any:
-        if method == "POST":
-            return self._new_order(st, p)
-        sym = self._p_symbol(p)
-        if method == "GET":
-            return self._order_json(self._p_lookup(st, sym, p, -2013, "Order does not exist."))
-        o = self._p_lookup(st, sym, p, -2011, "Unknown order sent.")
-        if not o.is_open:
-            raise _Err(-2011, "Unknown order sent.")
-        self.orders.cancel(st, o)
-        return self._cancel_json(o, p)
 
     def _h_open_order(self, method: str, st: AccountState, p: dict[str, str]) -> Any:
         o = self._p_lookup(st, self._p_symbol(p), p, -2013, "Order does not exist.")
