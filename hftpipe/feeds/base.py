@@ -105,12 +105,11 @@ class SymbolBook:
 
     def load_snapshot(self, bids: np.ndarray, asks: np.ndarray, snapshot_id: int) -> bool:
         """Replace both sides; False (book unchanged) if any level is invalid."""
+        # Check both sides before writing either: a bad ask must not leave new bids behind.
+        if not _snapshot_levels_valid(bids) or not _snapshot_levels_valid(asks):
+            return False
         nb = apply_snapshot(self.bids, bids, True)
-        if nb < 0:
-            return False
         na = apply_snapshot(self.asks, asks, False)
-        if na < 0:
-            return False
         self.n_bids, self.n_asks = nb, na
         self.last_id = snapshot_id
         self.synced = True
@@ -143,6 +142,13 @@ class SymbolBook:
 
     def best_ask(self) -> float:
         return float(best_ask(self.asks, self.n_asks))
+
+
+def _snapshot_levels_valid(levels: np.ndarray) -> bool:
+    # Snapshots are rare: a numpy check here keeps the kernels' own validation for the hot path.
+    if len(levels) == 0:
+        return True
+    return bool(np.isfinite(levels).all() and (levels[:, 0] > 0).all() and (levels[:, 1] >= 0).all())
 
 
 class Venue(abc.ABC):

@@ -10,6 +10,7 @@ import json
 from pathlib import Path
 from urllib.parse import parse_qs, urlparse
 
+from hftpipe.feeds.base import FrameError
 from hftpipe.feeds.engine import FeedEngine
 from hftpipe.feeds.registry import make_venue
 
@@ -35,7 +36,16 @@ def book_check(venue_id: str, path: str | Path, depth: int = 20) -> dict:
         if line.startswith("REST "):
             _, url, body = line.split(" ", 2)
             rest.append((i, url, body))
-    symbols = sorted({_rest_symbol(venue, url) for _, url, _ in rest})
+    symbols = {_rest_symbol(venue, url) for _, url, _ in rest}
+    # Venues that send snapshots over the WebSocket have no REST lines: learn symbols from frames.
+    scout = make_venue(venue_id)
+    for i, line in enumerate(lines):
+        if line and i not in {j for j, _, _ in rest}:
+            try:
+                symbols.update(u.symbol for u in scout.parse(line).updates)
+            except FrameError:
+                pass
+    symbols = sorted(symbols)
     for s in symbols:
         venue.native_symbol(s)
     engine = FeedEngine(venue, symbols)

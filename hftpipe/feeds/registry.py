@@ -9,6 +9,8 @@ from hftpipe.feeds.base import Venue
 VENUES: dict[str, str] = {
     "binance": "hftpipe.feeds.binance:BinanceSpot",
     "binanceusdm": "hftpipe.feeds.binance:BinanceUsdm",
+    "okx": "hftpipe.feeds.okx:Okx",
+    "bybit": "hftpipe.feeds.bybit:Bybit",
 }
 
 

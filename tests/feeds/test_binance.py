@@ -127,3 +127,16 @@ def test_control_frames_and_symbols():
         v.unified_symbol("USDT")
     assert v.connection_url(["BTC/USDT"]).endswith("/stream?streams=btcusdt@depth@100ms")
     assert v.snapshot_url("BTC/USDT") == "https://api.binance.com/api/v3/depth?symbol=BTCUSDT&limit=1000"
+
+
+def test_snapshot_with_a_bad_ask_leaves_the_bids_untouched():
+    from hftpipe.feeds.base import SymbolBook
+
+    book = SymbolBook("binance", "BTC/USDT", capacity=16)
+    import numpy as np
+
+    assert book.load_snapshot(np.array([[100.0, 1.0]]), np.array([[101.0, 1.0]]), 5)
+    before = book.bids.copy()
+    assert not book.load_snapshot(np.array([[99.0, 2.0]]), np.array([[float("nan"), 1.0]]), 6)
+    np.testing.assert_array_equal(book.bids, before)
+    assert book.last_id == 5
