@@ -15,6 +15,8 @@ VENUES: dict[str, str | type[Venue]] = {
     "binanceusdm": "hftpipe.feeds.binance:BinanceUsdm",
     "okx": "hftpipe.feeds.okx:Okx",
     "bybit": "hftpipe.feeds.bybit:Bybit",
+    "coinbase": "hftpipe.feeds.coinbase:Coinbase",
+    "kraken": "hftpipe.feeds.kraken:Kraken",
 }
 
 
