@@ -7,14 +7,16 @@ Two layouts, named apart because mixing them up is the classic bug:
   live row ``n - 1``. Almost all venue activity happens near the touch; with the touch at the
   end, an insert or delete there shifts a few rows instead of the whole depth (measured on a
   1000-level Binance book: ~0.6 us per shift best-first, a few ns best-last). When an insert
-  would exceed the capacity, the level farthest from the touch (row 0) is dropped: capacity must
-  exceed the venue's snapshot depth.
+  would exceed the capacity, the level farthest from the touch (row 0) is dropped, and a new
+  level worse than every kept one is ignored. A dropped level is gone: if the levels above it
+  are later deleted, the side shows fewer levels than the venue has. So capacity must exceed
+  the venue's snapshot depth (Binance: 1000; the feeds use 5000).
 - **Levels** (top of book, best first, as in BookRing slots and signals): ``(depth, 2)`` rows,
   row 0 is the touch. ``copy_top`` turns a book side into levels.
 
 Every kernel that changes a side validates its input first and returns -1 with the side
-unchanged on a NaN or infinite number, a non-positive price or a negative size: the caller
-counts the skip.
+unchanged on a NaN or infinite number, a non-positive price, a negative size, or a count
+outside ``[0, capacity]`` (e.g. a -1 passed back in): the caller counts the skip.
 """
 
 from __future__ import annotations
@@ -66,22 +68,56 @@ def _move_rows(typingctx, side, dst_row, src_row, n_rows):
 
 
 @njit(cache=True, inline="always")
-def _worse(a, b, is_bid):
-    # True when price a sits farther from the touch than price b (a comes first in a book side).
-    return a < b if is_bid else a > b
+def _n_ok(side, n):
+    # A count the caller forgot to check (-1) or took from another side would make the row
+    # shifts write outside the array: refuse it like any other invalid input.
+    return 0 <= n <= side.shape[0]
+
+
+# Rows nearest the touch searched without data-dependent branches (see _find).
+_TOUCH_WINDOW = 32
 
 
 @njit(cache=True)
 def _find(side, n, price, is_bid):
-    """Index of ``price`` if present, else its insertion point (binary search, worst-first order)."""
-    lo = 0
-    hi = n
+    """Row of ``price`` if present, else its insertion point, in a worst-first side.
+
+    Venue changes cluster near the touch (on the Binance captures: median 4-9 levels from it,
+    90% within 47), and a search's cost here is mostly mispredicted branches, not probes. So a
+    price among the ``_TOUCH_WINDOW`` rows nearest the touch is found by a fixed 5-step bisection
+    whose only branch compiles to a select; anything deeper gallops outwards from the touch in
+    doubling steps, then bisects the bracket: O(log distance) probes instead of O(log n).
+    Measured on the USD-M capture: 40% less time per message than a plain bisection.
+    """
+    # Rows ascend in key = price for bids and -price for asks, so one comparison serves both.
+    sgn = 1.0 if is_bid else -1.0
+    key = sgn * price
+    w = _TOUCH_WINDOW
+    if n >= w and sgn * side[n - w, 0] < key:
+        base = n - w  # invariant: key(base) < key, and the answer lies in (base, base + length]
+        length = w
+        while length > 1:
+            half = length >> 1
+            if sgn * side[base + half, 0] < key:
+                base += half
+            length -= half
+        return base + 1
+    hi = n  # rows >= hi all have a key above ``key``
+    lo = n - 1
+    step = 1
+    while lo >= 0:
+        k = sgn * side[lo, 0]
+        if k <= key:
+            if k == key:
+                return lo
+            break
+        hi = lo
+        lo = hi - step
+        step <<= 1
+    lo = lo + 1 if lo >= 0 else 0  # row lo (if any) has a key below ``key``
     while lo < hi:
         mid = (lo + hi) >> 1
-        p = side[mid, 0]
-        if p == price:
-            return mid
-        if _worse(p, price, is_bid):
+        if sgn * side[mid, 0] < key:
             lo = mid + 1
         else:
             hi = mid
@@ -116,8 +152,8 @@ def _set_level(side, n, price, size, is_bid):
 
 
 @njit(cache=True)
-def _rows_valid(levels):
-    for k in range(levels.shape[0]):
+def _rows_valid(levels, start, stop):
+    for k in range(start, stop):
         if not _valid_level(levels[k, 0], levels[k, 1]):
             return False
     return True
@@ -126,7 +162,7 @@ def _rows_valid(levels):
 @njit(cache=True)
 def apply_level(side, n, price, size, is_bid):
     """Set the level at ``price`` to ``size`` (0 deletes); returns the new count or -1 on invalid input."""
-    if not _valid_level(price, size):
+    if not _n_ok(side, n) or not _valid_level(price, size):
         return -1
     return _set_level(side, n, price, size, is_bid)
 
@@ -134,7 +170,7 @@ def apply_level(side, n, price, size, is_bid):
 @njit(cache=True)
 def apply_deltas(side, n, levels, is_bid):
     """Apply rows of ``[price, size]`` in order; returns the new count, or -1 (side unchanged) if any row is invalid."""
-    if not _rows_valid(levels):
+    if not _n_ok(side, n) or not _rows_valid(levels, 0, levels.shape[0]):
         return -1
     for k in range(levels.shape[0]):
         n = _set_level(side, n, levels[k, 0], levels[k, 1], is_bid)
@@ -144,7 +180,10 @@ def apply_deltas(side, n, levels, is_bid):
 @njit(cache=True)
 def apply_update(bids, nb, asks, na, bid_rows, ask_rows):
     """Apply one venue message to both sides in one call; returns (nb, na), or (-1, -1) with nothing changed."""
-    if not _rows_valid(bid_rows) or not _rows_valid(ask_rows):
+    # One call instead of two apply_deltas: numba's dispatch (~0.3 us from Python) is most of
+    # the cost of a typical message, and the message must be all-or-nothing across both sides.
+    if (not _n_ok(bids, nb) or not _n_ok(asks, na) or not _rows_valid(bid_rows, 0, bid_rows.shape[0])
+            or not _rows_valid(ask_rows, 0, ask_rows.shape[0])):
         return -1, -1
     for k in range(bid_rows.shape[0]):
         nb = _set_level(bids, nb, bid_rows[k, 0], bid_rows[k, 1], True)
@@ -155,14 +194,17 @@ def apply_update(bids, nb, asks, na, bid_rows, ask_rows):
 
 @njit(cache=True)
 def apply_updates_batch(bids, nb, asks, na, rows, bid_end, ask_end):
-    """Apply many messages (replay, backtests): message m's bid rows are ``rows[ask_end[m-1]:bid_end[m]]``
-    and its ask rows ``rows[bid_end[m]:ask_end[m]]``; returns (nb, na, invalid messages skipped)."""
+    """Apply many messages in one call (replay, backtests); returns (nb, na, invalid messages skipped)."""
+    # Message m's bid rows are rows[ask_end[m-1]:bid_end[m]] and its ask rows
+    # rows[bid_end[m]:ask_end[m]]; an invalid message is skipped whole, the rest still apply.
+    if not _n_ok(bids, nb) or not _n_ok(asks, na):
+        return -1, -1, bid_end.shape[0]
     start = 0
     skipped = 0
     for m in range(bid_end.shape[0]):
         b1 = bid_end[m]
         a1 = ask_end[m]
-        if not _rows_valid(rows[start:a1]):
+        if not _rows_valid(rows, start, a1):
             skipped += 1
             start = a1
             continue
@@ -175,13 +217,64 @@ def apply_updates_batch(bids, nb, asks, na, rows, bid_end, ask_end):
 
 
 @njit(cache=True)
+def _snapshot_order(levels, is_bid):
+    """+1 if the rows are strictly best first (how venues send them), -1 if strictly worst first, else 0."""
+    sgn = 1.0 if is_bid else -1.0
+    best_first = True
+    worst_first = True
+    for k in range(1, levels.shape[0]):
+        prev = sgn * levels[k - 1, 0]
+        cur = sgn * levels[k, 0]
+        if not cur < prev:
+            best_first = False
+        if not cur > prev:
+            worst_first = False
+        if not best_first and not worst_first:
+            return 0
+    return 1 if best_first else -1
+
+
+@njit(cache=True)
 def apply_snapshot(side, levels, is_bid):
     """Replace the side with ``levels`` (any order, zero sizes skipped, last duplicate wins); -1 if invalid."""
-    if not _rows_valid(levels):
+    if not _rows_valid(levels, 0, levels.shape[0]):
         return -1
-    n = 0
+    capacity = side.shape[0]
+    order = _snapshot_order(levels, is_bid)
+    if order == 0:
+        # Unsorted or repeated prices: insert one by one so the last duplicate wins. Quadratic
+        # in the worst case, but venues send sorted snapshots, which take the paths below.
+        n = 0
+        for k in range(levels.shape[0]):
+            n = _set_level(side, n, levels[k, 0], levels[k, 1], is_bid)
+        return n
+    # Sorted without duplicates: copy straight in, O(k). Inserting a best-first snapshot row by
+    # row into a worst-first side would shift every kept row on each insert (2.3 ms at 5000).
+    live = 0
     for k in range(levels.shape[0]):
-        n = _set_level(side, n, levels[k, 0], levels[k, 1], is_bid)
+        if levels[k, 1] > 0.0:
+            live += 1
+    n = min(live, capacity)
+    if order == 1:
+        j = 0
+        for k in range(levels.shape[0]):
+            if j == n:
+                break
+            if levels[k, 1] > 0.0:
+                side[n - 1 - j, 0] = levels[k, 0]
+                side[n - 1 - j, 1] = levels[k, 1]
+                j += 1
+    else:
+        skip = live - n  # the worst rows beyond the capacity come first
+        j = 0
+        for k in range(levels.shape[0]):
+            if levels[k, 1] > 0.0:
+                if skip > 0:
+                    skip -= 1
+                    continue
+                side[j, 0] = levels[k, 0]
+                side[j, 1] = levels[k, 1]
+                j += 1
     return n
 
 
@@ -248,43 +341,54 @@ def _row(side, n, k, best_last):
 
 @njit(cache=True)
 def _walk(side, n, size, best_last):
+    if not size > 0.0 or n <= 0:  # also rejects NaN
+        return np.nan, 0.0, 0
     remaining = size
     notional = 0.0
+    filled = 0.0
     used = 0
     for k in range(n):
-        if remaining <= 0.0:
-            break
         r = _row(side, n, k, best_last)
         take = min(remaining, side[r, 1])
         notional += take * side[r, 0]
+        filled += take
         remaining -= take
         used += 1
-    filled = size - remaining if remaining > 0.0 else size
-    if filled <= 0.0:
+        if remaining <= 0.0:
+            # Report exactly what was asked rather than a sum that may be off by an ulp.
+            filled = size
+            break
+    if filled <= 0.0:  # only zero-size rows (a zero-filled top-of-book copy)
         return np.nan, 0.0, 0
     return notional / filled, filled, used
 
 
 @njit(cache=True)
 def _walk_quote(side, n, quote_amount, best_last):
+    if not quote_amount > 0.0 or n <= 0:  # also rejects NaN
+        return np.nan, 0.0, 0
     remaining = quote_amount
+    spent = 0.0
     base = 0.0
     used = 0
     for k in range(n):
-        if remaining <= 0.0:
-            break
         r = _row(side, n, k, best_last)
-        level_quote = side[r, 0] * side[r, 1]
+        price = side[r, 0]
+        level_quote = price * side[r, 1]
+        used += 1
         if level_quote <= remaining:
             base += side[r, 1]
+            spent += level_quote
             remaining -= level_quote
+            if remaining <= 0.0:
+                break
         else:
-            base += remaining / side[r, 0]
-            remaining = 0.0
-        used += 1
-    if base <= 0.0:
+            base += remaining / price
+            spent += remaining
+            break
+    if base <= 0.0:  # only zero-size rows (a zero-filled top-of-book copy)
         return np.nan, 0.0, 0
-    return (quote_amount - remaining) / base, base, used
+    return spent / base, base, used
 
 
 @njit(cache=True)
@@ -322,8 +426,10 @@ def notional_at_depth(side, n, levels):
 
 @njit(cache=True)
 def copy_top(side, n, out, depth):
-    """Write a book side's top ``min(n, depth)`` levels best-first into ``out``, zero the rest; returns the count."""
-    m = min(n, depth)
+    """Write a book side's top ``min(n, depth)`` levels best-first into ``out`` (at most its rows), zero the rest up to ``depth``; returns the count."""
+    # Never write past ``out``: a wrong ``depth`` must not corrupt whatever sits after it.
+    depth = min(depth, out.shape[0])
+    m = max(min(n, depth), 0)
     for k in range(m):
         out[k, 0] = side[n - 1 - k, 0]
         out[k, 1] = side[n - 1 - k, 1]
